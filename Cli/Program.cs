@@ -1,0 +1,1 @@
+namespace Recur.Cli; static class Program { static int Main(string[] a) => 0; }
