@@ -1,0 +1,36 @@
+using System.CommandLine;
+using Recur.Cli.Common;
+using Recur.Graphs;
+
+namespace Recur.Cli.Commands.Convert;
+
+/// <summary>`recur convert`: its options; the work is in <see cref="ConvertExecution"/>.</summary>
+internal static class ConvertCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var checkpoint = new Argument<string>("checkpoint") { Description = "Hugging Face checkpoint folder (config.json + model.safetensors or sharded safetensors)" };
+        var output = new Option<string>("--output", "-o") { Description = "Package folder to write (replaced atomically if it holds a package)", Required = true };
+        var dtype = new Option<string>("--dtype") { Description = "Matrix weight type: fp32, fp16 or bf16 (norms, softmax, exp and soft caps stay fp32)", DefaultValueFactory = _ => "fp32" };
+        dtype.AcceptOnlyFromAmong("fp32", "fp16", "bf16");
+        var opset = new Option<int>("--opset") { Description = $"ONNX opset ({GraphBuilder.MinOpset}-{GraphBuilder.MaxOpset})", DefaultValueFactory = _ => GraphBuilder.DefaultOpset };
+        var external = new Option<string>("--external-data") { Description = "Weights in model.onnx.data: auto (past 1 GiB), always, never", DefaultValueFactory = _ => "auto" };
+        external.AcceptOnlyFromAmong("auto", "always", "never");
+        var force = new Option<bool>("--force") { Description = "Replace an output folder that is not a Recur package" };
+        var noVerify = new Option<bool>("--no-verify") { Description = "Skip loading the package in ONNX Runtime after writing it" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
+        var runtime = new RuntimeOptions();
+
+        var command = new Command("convert", "Convert a Hugging Face checkpoint folder into a Recur package (ONNX graph with explicit state + recur.json)")
+        {
+            checkpoint, output, dtype, opset, external, force, noVerify, quiet,
+        };
+        runtime.AddTo(command);
+        command.SetAction(result => Verbs.Guard(context, () => ConvertExecution.Run(new ConvertRequest(
+            result.GetValue(checkpoint)!, result.GetValue(output)!, result.GetValue(dtype)!, result.GetValue(opset),
+            result.GetValue(external)!, result.GetValue(force), !result.GetValue(noVerify), result.GetValue(quiet)), runtime, result, context)));
+        return command;
+    }
+}
+
+internal sealed record ConvertRequest(string Checkpoint, string Output, string DType, int Opset, string ExternalData, bool Force, bool Verify, bool Quiet);

@@ -1,0 +1,58 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Recur.Cli.Common;
+using Recur.Export;
+using Recur.Graphs;
+using Recur.Graphs.Weights;
+using Recur.Runtime.Execution;
+
+namespace Recur.Cli.Commands.Convert;
+
+internal static class ConvertExecution
+{
+    public static int Run(ConvertRequest request, RuntimeOptions runtime, ParseResult parsed, CliContext context)
+    {
+        if (request.Opset < GraphBuilder.MinOpset || request.Opset > GraphBuilder.MaxOpset)
+            throw new UsageException($"--opset {request.Opset} is out of range ({GraphBuilder.MinOpset}-{GraphBuilder.MaxOpset})");
+        var session = request.Verify ? runtime.Resolve(parsed, context) : null;
+        var options = new ConvertOptions
+        {
+            CheckpointDir = request.Checkpoint,
+            OutputDir = request.Output,
+            MatrixWeightType = request.DType switch { "fp16" => TensorDType.Float16, "bf16" => TensorDType.BFloat16, _ => TensorDType.Float32 },
+            Opset = request.Opset,
+            ExternalData = request.ExternalData switch { "always" => ExternalDataMode.Always, "never" => ExternalDataMode.Never, _ => ExternalDataMode.Auto },
+            Force = request.Force,
+        };
+        var clock = Stopwatch.StartNew();
+        Action<string>? progress = request.Quiet ? null : line => context.Err.WriteLine(line);
+        var result = Converter.Convert(options, verify: session is null ? null : folder =>
+        {
+            progress?.Invoke("verifying: loading the package in ONNX Runtime and running one token");
+            SelfCheck.Run(folder, session, context);
+        }, progress);
+        if (!request.Quiet)
+        {
+            context.Out.WriteLine($"converted {result.Manifest.ModelType} ({result.Manifest.HfClass}) -> {result.OutputDir}");
+            context.Out.WriteLine($"  {result.ParameterCount:N0} parameters, {result.WeightBytes / 1048576.0:F1} MiB of weights ({result.Manifest.DType}), {result.Manifest.State.Count} state tensors, {clock.Elapsed.TotalSeconds:F1} s");
+            context.Out.WriteLine($"  files: {string.Join(", ", result.Files)}");
+        }
+        return ExitCodes.Ok;
+    }
+}
+
+/// <summary>Loads a freshly written package and runs one token, so a broken package never replaces a good one.</summary>
+internal static class SelfCheck
+{
+    public static void Run(string folder, Runtime.Ort.SessionConfig config, CliContext context)
+    {
+        using var runner = ModelRunner.Open(folder, config);
+        RuntimeOptions.ReportWarnings(runner.Warnings, context);
+        using var state = runner.CreateState(1);
+        long start = runner.Package.Generation.DecoderStartTokenId ?? runner.Package.Generation.BosTokenId ?? 0;
+        if (runner.Package.IsEncoderDecoder) runner.Encode(state, [start], 1);
+        var logits = runner.Forward(state, [start], 1);
+        foreach (float v in logits.Data)
+            if (!float.IsFinite(v)) throw new InvalidOperationException($"{folder}: the converted model produced a non-finite logit on its first token");
+    }
+}

@@ -1,0 +1,49 @@
+using System.CommandLine;
+using Recur.Cli.Common;
+using Recur.Runtime.Ort;
+
+namespace Recur.Cli.Commands;
+
+/// <summary>The verbs, and the one place where exceptions become one-line messages and exit codes.</summary>
+internal static class Verbs
+{
+    public static IEnumerable<Command> All(CliContext context) =>
+    [
+        Convert.ConvertCommand.Create(context),
+        Logits.LogitsCommand.Create(context),
+        Validate.ValidateCommand.Create(context),
+        Inspect.InspectCommand.Create(context),
+        Models.ModelsCommand.Create(context),
+    ];
+
+    /// <summary>Runs a verb's body: input errors print one line and give exit 2, runtime failures exit 1, never a stack trace.</summary>
+    public static int Guard(CliContext context, Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (Exception e) when (IsInputError(e))
+        {
+            context.Err.WriteLine($"error: {OneLine(e.Message)}");
+            return ExitCodes.BadInput;
+        }
+        catch (OrtException e)
+        {
+            context.Err.WriteLine($"error: ONNX Runtime ({e.Code}): {OneLine(e.Message)}");
+            return ExitCodes.Failed;
+        }
+        catch (Exception e) when (e is Graphs.GraphBuildException or InvalidOperationException or IOException)
+        {
+            context.Err.WriteLine($"error: {OneLine(e.Message)}");
+            return ExitCodes.Failed;
+        }
+    }
+
+    private static bool IsInputError(Exception e) => e is UsageException or Graphs.Config.ConfigException or InvalidDataException
+        or NotSupportedException or FileNotFoundException or DirectoryNotFoundException or KeyNotFoundException
+        or OrtLibraryException or ArgumentException or UnauthorizedAccessException
+        or Export.OutputExistsException;
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
+}

@@ -1,0 +1,54 @@
+using System.CommandLine;
+using Recur.Runtime.Ort;
+
+namespace Recur.Cli.Common;
+
+/// <summary>Options every verb that runs a model shares: which ONNX Runtime library, provider and threads.</summary>
+public sealed class RuntimeOptions
+{
+    public Option<string?> OrtLibrary { get; } = new("--ort-library")
+    {
+        Description = $"Path to the ONNX Runtime shared library (default: ${Runtime.Ort.OrtLibrary.EnvironmentVariable}, then the one next to recur)",
+    };
+    public Option<string> Provider { get; } = new("--provider")
+    {
+        Description = "Execution provider: cpu, cuda, dml (DirectML), or another name ONNX Runtime knows; falls back to CPU with a warning",
+        DefaultValueFactory = _ => "cpu",
+    };
+    public Option<bool> RequireProvider { get; } = new("--require-provider")
+    {
+        Description = "Fail instead of falling back to CPU when the provider cannot be used",
+    };
+    public Option<int> Threads { get; } = new("--threads")
+    {
+        Description = "Intra-op threads (0 = ONNX Runtime's default, one per core)",
+        DefaultValueFactory = _ => 0,
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(OrtLibrary);
+        command.Options.Add(Provider);
+        command.Options.Add(RequireProvider);
+        command.Options.Add(Threads);
+    }
+
+    /// <summary>Loads the library and returns the session settings the user asked for.</summary>
+    public SessionConfig Resolve(ParseResult result, CliContext context)
+    {
+        int threads = result.GetValue(Threads);
+        if (threads < 0) throw new UsageException("--threads must be 0 or more");
+        Runtime.Ort.OrtLibrary.Initialize(result.GetValue(OrtLibrary));
+        return new SessionConfig
+        {
+            ExecutionProvider = result.GetValue(Provider) ?? "cpu",
+            ProviderRequired = result.GetValue(RequireProvider),
+            IntraOpThreads = threads,
+        };
+    }
+
+    public static void ReportWarnings(IEnumerable<string> warnings, CliContext context)
+    {
+        foreach (var w in warnings) context.Err.WriteLine($"warning: {w}");
+    }
+}

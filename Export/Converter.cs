@@ -1,0 +1,198 @@
+using System.Globalization;
+using System.Text.Json;
+using Recur.Export.Checkpoints;
+using Recur.Export.Packages;
+using Recur.Graphs;
+using Recur.Graphs.Architectures;
+using Recur.Graphs.Config;
+using Recur.Graphs.Ir;
+using Recur.Graphs.Weights;
+
+namespace Recur.Export;
+
+public sealed record ConvertOptions
+{
+    public required string CheckpointDir { get; init; }
+    public required string OutputDir { get; init; }
+    public TensorDType MatrixWeightType { get; init; } = TensorDType.Float32;
+    public int Opset { get; init; } = GraphBuilder.DefaultOpset;
+    public ExternalDataMode ExternalData { get; init; } = ExternalDataMode.Auto;
+    /// <summary>Replace an existing folder that is not a Recur package.</summary>
+    public bool Force { get; init; }
+}
+
+/// <summary>The output folder is taken by something that is not a package.</summary>
+public sealed class OutputExistsException(string message) : IOException(message);
+
+public sealed record ConvertResult(string OutputDir, PackageManifest Manifest, IReadOnlyList<string> Files, long ParameterCount, long WeightBytes);
+
+/// <summary>
+/// checkpoint folder -> architecture -> graphs -> package, written into a temporary folder beside
+/// the target and renamed into place only after it has been verified.
+/// </summary>
+public static class Converter
+{
+    /// <summary>Files copied from the checkpoint so a package carries its tokenizer and generation defaults.</summary>
+    private static readonly string[] CompanionFiles =
+    [
+        "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+        "tokenizer.model", "spiece.model", "vocab.json", "merges.txt", "added_tokens.json",
+    ];
+
+    public static string DTypeName(TensorDType t) => t switch
+    {
+        TensorDType.Float32 => "fp32",
+        TensorDType.Float16 => "fp16",
+        TensorDType.BFloat16 => "bf16",
+        _ => t.ToString(),
+    };
+
+    /// <param name="verify">Called with the finished temporary folder before it replaces anything (e.g. load it in ONNX Runtime).</param>
+    public static ConvertResult Convert(ConvertOptions options, Action<string>? verify = null, Action<string>? progress = null)
+    {
+        string source = Path.GetFullPath(options.CheckpointDir);
+        if (!Directory.Exists(source)) throw new DirectoryNotFoundException($"{options.CheckpointDir}: no such checkpoint folder");
+        string target = Path.GetFullPath(options.OutputDir);
+        CheckTarget(target, source, options.Force);
+
+        var config = ModelConfig.Load(Path.Combine(source, "config.json"));
+        var architecture = Registry.Find(config.ModelType, config.Path);
+        using var checkpoint = Checkpoint.Open(source);
+        var weights = new WeightPuller(checkpoint, source);
+        progress?.Invoke($"building {architecture.HfClass} graph from {source}");
+        var model = architecture.Build(config, weights, new ExportOptions { Opset = options.Opset, MatrixWeightType = options.MatrixWeightType });
+        RefuseUnused(weights, source);
+
+        string temp = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.converting-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(temp);
+        try
+        {
+            var files = new List<string>();
+            var graphFiles = new Dictionary<string, string>();
+            var metadata = new Dictionary<string, string>();
+            var manifest = BuildManifest(options, config, architecture, model, graphFiles, checkpoint, source);
+            foreach (var graph in model.Graphs)
+            {
+                string file = model.Graphs.Count == 1 ? "model.onnx" : $"{graph.Role}.onnx";
+                graphFiles[graph.Role] = file;
+                progress?.Invoke($"writing {file} ({graph.Graph.NodeCount} nodes, {graph.Graph.Initializers.Count} initializers)");
+            }
+            string manifestJson = manifest.ToJson();
+            foreach (var graph in model.Graphs)
+            {
+                // The state contract travels inside the model too, so a bare model.onnx still explains itself.
+                var meta = new Dictionary<string, string> { ["recur.package"] = manifestJson, ["recur.graph_role"] = graph.Role };
+                files.AddRange(ModelWriter.Write(graph.Graph, Path.Combine(temp, graphFiles[graph.Role]),
+                    new ModelWriteOptions { ExternalData = options.ExternalData, Metadata = meta }));
+            }
+            File.WriteAllText(Path.Combine(temp, PackageManifest.FileName), manifestJson);
+            foreach (var name in CompanionFiles)
+            {
+                string from = Path.Combine(source, name);
+                if (File.Exists(from)) File.Copy(from, Path.Combine(temp, name));
+            }
+            verify?.Invoke(temp);
+            Commit(temp, target);
+            var initializers = model.Graphs.SelectMany(g => g.Graph.Initializers).ToList();
+            return new ConvertResult(target, manifest, Directory.GetFiles(target).Select(Path.GetFileName).ToList()!,
+                initializers.Sum(i => i.ElementCount), initializers.Sum(i => i.ByteSize));
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    private static PackageManifest BuildManifest(ConvertOptions options, ModelConfig config, IArchitecture architecture, ExportedModel model,
+        Dictionary<string, string> graphFiles, Checkpoint checkpoint, string source)
+    {
+        var decoder = model.Graphs.Single(g => g.Role == "decoder").Graph;
+        foreach (var g in model.Graphs)
+            graphFiles[g.Role] = model.Graphs.Count == 1 ? "model.onnx" : $"{g.Role}.onnx";
+        return new PackageManifest
+        {
+            ModelType = config.ModelType,
+            HfClass = architecture.HfClass,
+            Graphs = new Dictionary<string, string>(graphFiles),
+            State = decoder.States.Select(s => new PackageManifest.StateEntry(s.Input, s.Output, DTypeName(s.DType),
+                s.Shape.Select(d => d.IsFixed ? (object)d.Size!.Value : d.Symbol ?? "?").ToList(), s.Init)).ToList(),
+            EncoderFeeds = model.Feeds.Select(f => new PackageManifest.FeedEntry(f.EncoderOutput, f.DecoderInput)).ToList(),
+            DType = DTypeName(options.MatrixWeightType),
+            Opset = options.Opset,
+            Generation = ReadGeneration(config, source),
+            Tokenizer = File.Exists(Path.Combine(source, "tokenizer.json")) ? "tokenizer.json" : null,
+            Source = new PackageManifest.SourceEntry(source, checkpoint.ContentHash, "recur"),
+            Config = config.Scalars(),
+        };
+    }
+
+    /// <summary>Token ids for generation: generation_config.json where present, else config.json.</summary>
+    private static PackageManifest.GenerationEntry ReadGeneration(ModelConfig config, string source)
+    {
+        JsonElement? gen = null;
+        string genPath = Path.Combine(source, "generation_config.json");
+        if (File.Exists(genPath))
+        {
+            try { gen = JsonDocument.Parse(File.ReadAllText(genPath)).RootElement.Clone(); }
+            catch (JsonException e) { throw new InvalidDataException($"{genPath}: not valid JSON ({e.Message})"); }
+        }
+        long? Id(string key)
+        {
+            if (gen is { } g && g.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number) return v.GetInt64();
+            return config.Has(key) && config.OptionalInt(key) is int i ? i : null;
+        }
+        var eos = new List<long>();
+        JsonElement? eosElement = gen is { } ge && ge.TryGetProperty("eos_token_id", out var e1) ? e1 : null;
+        if (eosElement is { ValueKind: JsonValueKind.Array } arr) eos.AddRange(arr.EnumerateArray().Select(x => x.GetInt64()));
+        else if (Id("eos_token_id") is long single) eos.Add(single);
+        return new PackageManifest.GenerationEntry(Id("bos_token_id"), eos, Id("pad_token_id"), Id("decoder_start_token_id"));
+    }
+
+    private static void RefuseUnused(WeightPuller weights, string source)
+    {
+        var unused = weights.Unused();
+        if (unused.Count == 0) return;
+        string list = string.Join(", ", unused.Take(8).Select(e => $"{e.Name} [{string.Join(", ", e.Shape)}]"));
+        throw new InvalidDataException(
+            $"{source}: {unused.Count} checkpoint tensor(s) are not used by the graph, so the checkpoint does not match its config: {list}{(unused.Count > 8 ? ", ..." : "")}");
+    }
+
+    private static void CheckTarget(string target, string source, bool force)
+    {
+        if (string.Equals(target.TrimEnd('/'), source.TrimEnd('/'), StringComparison.Ordinal))
+            throw new ArgumentException($"{target}: the output folder cannot be the checkpoint folder");
+        if (File.Exists(target)) throw new OutputExistsException($"{target}: exists and is a file; choose another output folder");
+        if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any()
+            && !File.Exists(Path.Combine(target, PackageManifest.FileName)) && !force)
+            throw new OutputExistsException($"{target}: exists and is not a Recur package; pass --force to replace it or choose another folder");
+    }
+
+    /// <summary>Moves the finished package into place; a previous package is swapped out, never half-replaced.</summary>
+    private static void Commit(string temp, string target)
+    {
+        if (!Directory.Exists(target))
+        {
+            Directory.Move(temp, target);
+            return;
+        }
+        string old = temp + ".old";
+        Directory.Move(target, old);
+        try { Directory.Move(temp, target); }
+        catch
+        {
+            Directory.Move(old, target);
+            throw;
+        }
+        TryDelete(old);
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    internal static string Invariant(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+}

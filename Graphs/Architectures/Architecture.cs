@@ -1,0 +1,32 @@
+using Recur.Graphs.Config;
+using Recur.Graphs.Weights;
+
+namespace Recur.Graphs.Architectures;
+
+/// <summary>How a conversion was asked to build the graph.</summary>
+public sealed record ExportOptions
+{
+    public int Opset { get; init; } = GraphBuilder.DefaultOpset;
+    /// <summary>Storage type of matrix weights; norms, exp/softplus, softmax and soft caps stay float32.</summary>
+    public TensorDType MatrixWeightType { get; init; } = TensorDType.Float32;
+}
+
+/// <summary>One graph of a package: "decoder" (every model) or "encoder" (encoder-decoder models).</summary>
+public sealed record ExportedGraph(string Role, GraphBuilder Graph);
+
+/// <summary>An encoder output that feeds the decoder input of the same meaning on every decoder call.</summary>
+public sealed record EncoderFeed(string EncoderOutput, string DecoderInput);
+
+public sealed record ExportedModel(IReadOnlyList<ExportedGraph> Graphs, IReadOnlyList<EncoderFeed> Feeds)
+{
+    public static ExportedModel DecoderOnly(GraphBuilder decoder) => new([new ExportedGraph("decoder", decoder)], []);
+}
+
+/// <summary>A Hugging Face model_type that Recur can convert.</summary>
+public interface IArchitecture
+{
+    string ModelType { get; }
+    /// <summary>The Hugging Face class whose forward pass the graph reproduces.</summary>
+    string HfClass { get; }
+    ExportedModel Build(ModelConfig config, WeightPuller weights, ExportOptions options);
+}

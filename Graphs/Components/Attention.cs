@@ -1,0 +1,47 @@
+using Recur.Graphs.Ir;
+using Recur.Graphs.Weights;
+
+namespace Recur.Graphs;
+
+public sealed partial class GraphBuilder
+{
+    /// <summary>
+    /// softmax(q k^T * scale [soft-capped] + bias) v, in float32, for every attention in Recur.
+    /// <code>
+    /// q    [B, H,   T, D]      k, v [B, Hkv, S, D]   (H a multiple of Hkv: grouped / multi-query)
+    /// bias broadcastable to [B, H, T, S]: additive mask (0 or a large negative) and/or position bias
+    /// out  [B, H, T, D]
+    /// </code>
+    /// Grouped-query heads are expanded by reshaping q to [B, Hkv, H/Hkv * T, D], so k and v are never copied.
+    /// </summary>
+    public Value ScaledDotProductAttention(Value q, Value k, Value v, float scale, Value? bias = null, float? softCap = null)
+    {
+        using var _ = Scope("sdpa");
+        long heads = q[1].Size ?? throw Error("Attention", $"query heads must be known: {q}");
+        long kvHeads = k[1].Size ?? throw Error("Attention", $"key heads must be known: {k}");
+        long headDim = q[3].Size ?? throw Error("Attention", $"head dim must be known: {q}");
+        if (heads % kvHeads != 0) throw Error("Attention", $"{heads} query heads are not a multiple of {kvHeads} key/value heads");
+        long group = heads / kvHeads;
+
+        // [B, H, T, D] -> [B, Hkv, group, T, D]: query heads h = kv * group + g share key/value head kv (HF's repeat_kv order).
+        var qg = group == 1 ? q : Reshape(q, 0, kvHeads, group, -1, headDim);
+        var kg = group == 1 ? k : Unsqueeze(k, 2);
+        var vg = group == 1 ? v : Unsqueeze(v, 2);
+        var scores = MatMul(qg, Transpose(kg, group == 1 ? [0, 1, 3, 2] : [0, 1, 2, 4, 3]));
+        if (scale != 1f) scores = Mul(scores, scale);
+        if (softCap is float cap) scores = SoftCap(scores, cap);
+        if (bias is not null)
+        {
+            // bias [B|1, H|1, T, S] -> match the grouped layout.
+            var b = bias;
+            if (group != 1)
+                b = bias[1].IsFixed && bias[1].Size == heads
+                    ? Reshape(bias, Concat(0, Shape(bias, 0, 1), Ints(kvHeads, group), Shape(bias, 2, 4)))
+                    : Unsqueeze(bias, 2);
+            scores = Add(scores, b);
+        }
+        var probs = Softmax(scores, -1);
+        var output = MatMul(probs, vg);
+        return group == 1 ? output : Reshape(output, 0, heads, -1, headDim);
+    }
+}

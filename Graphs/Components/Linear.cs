@@ -1,0 +1,44 @@
+using Recur.Graphs.Ir;
+using Recur.Graphs.Weights;
+
+namespace Recur.Graphs;
+
+public sealed partial class GraphBuilder
+{
+    /// <summary>
+    /// y = x W^T (+ b) for a Hugging Face nn.Linear, W pulled by name as [out, in] and stored
+    /// pre-transposed. <paramref name="scale"/> is folded into W at conversion (exact up to rounding).
+    /// </summary>
+    public Value Linear(Value x, string weightName, long inFeatures, long outFeatures, string? biasName = null, float scale = 1f)
+    {
+        using var _ = Scope(ShortName(weightName));
+        var y = MatMulWeight(x, WeightTransposed(weightName, [outFeatures, inFeatures], scale));
+        return biasName is null ? y : Add(y, Weight(biasName, [outFeatures]));
+    }
+
+    /// <summary>
+    /// x @ w for float32 activations and a weight stored as float32, float16 or bfloat16: float16
+    /// multiplies in float16 (and returns float32), bfloat16 widens the weight (ONNX Runtime's CPU
+    /// MatMul has no bfloat16 kernel).
+    /// </summary>
+    public Value MatMulWeight(Value x, Value w) => w.Type switch
+    {
+        _ when w.Type == x.Type => MatMul(x, w),
+        TensorDType.Float16 => Cast(MatMul(Cast(x, TensorDType.Float16), w), x.Type),
+        _ => MatMul(x, Cast(w, x.Type)),
+    };
+
+    /// <summary>Rows of an embedding table [vocab, hidden] for int64 ids, as float32.</summary>
+    public Value Embedding(Value ids, string tableName, long vocab, long hidden, float scale = 1f)
+    {
+        using var _ = Scope(ShortName(tableName));
+        return Cast(Gather(WeightMatrix(tableName, [vocab, hidden], scale), ids), TensorDType.Float32);
+    }
+
+    /// <summary>"model.layers.0.self_attn.q_proj.weight" -> "q_proj", for node names.</summary>
+    private static string ShortName(string hfName)
+    {
+        var parts = hfName.Split('.');
+        return parts.Length >= 2 && parts[^1] is "weight" or "bias" ? parts[^2] : parts[^1];
+    }
+}

@@ -1,0 +1,27 @@
+using Recur.Graphs.Ir;
+using Recur.Graphs.Weights;
+
+namespace Recur.Graphs;
+
+public sealed partial class GraphBuilder
+{
+    /// <summary>nn.LayerNorm over the last axis with weight and bias pulled by name.</summary>
+    public Value LayerNorm(Value x, string weightName, string biasName, long features, float epsilon)
+    {
+        using var _ = Scope(ShortName(weightName));
+        return LayerNormalization(x, Weight(weightName, [features]), Weight(biasName, [features]), epsilon);
+    }
+
+    /// <summary>
+    /// RMS norm over the last axis, computed in float32 whatever x's dtype:
+    /// y = x / sqrt(mean(x^2) + eps) * weight. Gemma-style "(1 + w)" is folded into the weight by the caller.
+    /// </summary>
+    public Value RmsNorm(Value x, Value weight, float epsilon)
+    {
+        using var _ = Scope("RmsNorm");
+        var x32 = Cast(x, TensorDType.Float32);
+        var meanSquare = ReduceMean(Mul(x32, x32), [-1]);
+        var normed = Div(x32, Sqrt(Add(meanSquare, epsilon)));
+        return Mul(normed, weight);
+    }
+}

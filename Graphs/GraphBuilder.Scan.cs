@@ -1,0 +1,72 @@
+using Recur.Graphs.Ir;
+
+namespace Recur.Graphs;
+
+public sealed partial class GraphBuilder
+{
+    /// <summary>What a scan body returns: the next states (same order as given) and this step's outputs.</summary>
+    public sealed record ScanStep(IReadOnlyList<Value> States, IReadOnlyList<Value> Outputs);
+
+    /// <summary>
+    /// The standard ONNX Scan: runs <paramref name="body"/> once per position along each scan input's
+    /// axis, threading the states. Returns the final states followed by the stacked per-step outputs.
+    /// The body may read any value of this graph (weights included) directly.
+    /// </summary>
+    public Value[] Scan(IReadOnlyList<Value> initialStates, IReadOnlyList<Value> scanInputs, int[] scanInputAxes,
+        Func<GraphBuilder, IReadOnlyList<Value>, IReadOnlyList<Value>, ScanStep> body, int[]? scanOutputAxes = null)
+    {
+        if (scanInputs.Count == 0) throw Error("Scan", "needs at least one scan input");
+        if (scanInputAxes.Length != scanInputs.Count) throw Error("Scan", "one axis per scan input");
+        var sub = CreateSubgraph(FreshName(Qualified("Scan")));
+        using var bodyScope = sub.Scope("body");
+        var stateIn = initialStates.Select((s, i) => sub.Input(sub.FreshName($"{sub.Name}/state_in_{i}"), s.Type, s.Shape?.ToArray() ?? [])).ToList();
+        var stepIn = scanInputs.Select((x, i) =>
+        {
+            Dim[] shape = x.Shape is null ? [] : x.Shape.Where((_, a) => a != NormalizeAxis("Scan", scanInputAxes[i], x.Rank)).ToArray();
+            return sub.Input(sub.FreshName($"{sub.Name}/x_{i}"), x.Type, shape);
+        }).ToList();
+        // Inputs of unknown rank cannot be declared with a shape; keep them shapeless.
+        for (int i = 0; i < stateIn.Count; i++)
+            if (initialStates[i].Shape is null) sub.ClearInputShape(stateIn[i].Name);
+
+        var step = body(sub, stateIn, stepIn);
+        if (step.States.Count != initialStates.Count)
+            throw Error("Scan", $"body returned {step.States.Count} states for {initialStates.Count}");
+        for (int i = 0; i < step.States.Count; i++)
+        {
+            if (step.States[i].Type != initialStates[i].Type)
+                throw Error("Scan", $"state {i} changes dtype from {initialStates[i].Type} to {step.States[i].Type}");
+            sub.Output(step.States[i], sub.FreshName($"{sub.Name}/state_out_{i}"));
+        }
+        foreach (var (y, i) in step.Outputs.Select((y, i) => (y, i)))
+            sub.Output(y, sub.FreshName($"{sub.Name}/y_{i}"));
+
+        var outAxes = scanOutputAxes ?? new int[step.Outputs.Count];
+        Dim length = scanInputs[0].Shape is null ? Dim.Unknown : scanInputs[0][scanInputAxes[0]];
+        var outputs = new List<(Weights.TensorDType Type, IReadOnlyList<Dim>? Shape)>();
+        foreach (var s in initialStates) outputs.Add((s.Type, s.Shape));
+        for (int i = 0; i < step.Outputs.Count; i++)
+        {
+            var y = step.Outputs[i];
+            if (y.Shape is null) { outputs.Add((y.Type, null)); continue; }
+            var dims = y.Shape.ToList();
+            int ax = outAxes[i] < 0 ? outAxes[i] + dims.Count + 1 : outAxes[i];
+            dims.Insert(ax, length);
+            outputs.Add((y.Type, dims));
+        }
+        var attrs = new List<Onnx.AttributeProto>
+        {
+            Attr("body", sub.ToProto()),
+            Attr("num_scan_inputs", (long)scanInputs.Count),
+            Attr("scan_input_axes", scanInputAxes.Select(a => (long)a)),
+        };
+        if (scanOutputAxes is not null) attrs.Add(Attr("scan_output_axes", scanOutputAxes.Select(a => (long)a)));
+        return Emit("Scan", [.. initialStates, .. scanInputs], outputs, attrs);
+    }
+
+    private void ClearInputShape(string inputName)
+    {
+        var input = inputs.Single(i => i.Name == inputName);
+        input.Type.TensorType.Shape = null;
+    }
+}

@@ -1,0 +1,25 @@
+using Recur.Graphs.Weights;
+
+namespace Recur.Graphs.Ir;
+
+/// <summary>
+/// A constant tensor of the model. Its bytes are produced only when the model is written, so a
+/// conversion holds at most one tensor's data at a time.
+/// </summary>
+public sealed class Initializer
+{
+    internal Initializer(string name, TensorDType type, long[] shape, Func<byte[]> materialize)
+    {
+        Name = name;
+        Type = type;
+        Shape = shape;
+        Materialize = materialize;
+    }
+
+    public string Name { get; }
+    public TensorDType Type { get; }
+    public long[] Shape { get; }
+    public Func<byte[]> Materialize { get; }
+    public long ElementCount => Shape.Aggregate(1L, (a, d) => a * d);
+    public long ByteSize => ElementCount * TensorBytes.ElementSize(Type);
+}

@@ -1,0 +1,10 @@
+using Recur.Graphs.Weights;
+
+namespace Recur.Graphs.Ir;
+
+/// <summary>
+/// One state tensor of the state contract: graph input <see cref="Input"/> is fed with what the
+/// previous call returned as <see cref="Output"/>; the first call gets <see cref="Init"/> everywhere,
+/// with "batch" set to the batch size and "past_sequence" to 0.
+/// </summary>
+public sealed record StateSpec(string Input, string Output, TensorDType DType, IReadOnlyList<Dim> Shape, double Init);

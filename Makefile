@@ -1,0 +1,57 @@
+# Recur: build, fetch ONNX Runtime, test, demo, bench.
+DOTNET      ?= dotnet
+CONFIG      ?= Release
+ORT_VERSION := 1.30.0
+ORT_SHA256  := ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23
+ORT_MEMBER  := package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+NATIVE      := native/libonnxruntime.so.1
+CLI_OUT     := Cli/bin/$(CONFIG)/net10.0
+DEMO_OUT    := out/demo-rwkv
+
+export DOTNET_CLI_TELEMETRY_OPTOUT := 1
+export DOTNET_NOLOGO := 1
+
+.PHONY: all build native test demo bench clean
+
+all: build
+
+# The ONNX Runtime CPU library comes from the npm package onnxruntime-node (npm pack runs no install
+# script; its postinstall would try to download CUDA binaries). Only the one file is extracted and checked.
+native: $(NATIVE)
+
+$(NATIVE):
+	@mkdir -p native/cache
+	@echo "fetching ONNX Runtime $(ORT_VERSION) (npm package onnxruntime-node)"
+	cd native/cache && npm pack --silent onnxruntime-node@$(ORT_VERSION) >/dev/null
+	tar -xzf native/cache/onnxruntime-node-$(ORT_VERSION).tgz -C native/cache $(ORT_MEMBER)
+	echo "$(ORT_SHA256)  native/cache/$(ORT_MEMBER)" | sha256sum -c --quiet
+	cp native/cache/$(ORT_MEMBER) $(NATIVE)
+	rm -rf native/cache/package native/cache/onnxruntime-node-$(ORT_VERSION).tgz
+
+build: $(NATIVE)
+	$(DOTNET) build Recur.slnx -c $(CONFIG) -warnaserror --nologo -v quiet -clp:ErrorsOnly
+	@mkdir -p bin
+	@printf '#!/usr/bin/env sh\n# Runs the recur CLI built by make, from any directory.\nhere=$$(cd "$$(dirname "$$0")/.." && pwd)\nexec $(DOTNET) "$$here/$(CLI_OUT)/recur.dll" "$$@"\n' > bin/recur
+	@chmod +x bin/recur
+	@echo "built: ./bin/recur"
+
+test: build
+	$(DOTNET) test tests/Recur.Tests -c $(CONFIG) --no-build --nologo
+
+# Convert the RWKV-4 checkpoint that ships in tests/golden, check it against Hugging Face's logits, generate.
+demo: build
+	@echo "== convert: tests/golden/rwkv (a tiny RWKV-4 in Hugging Face layout) -> $(DEMO_OUT)"
+	./bin/recur convert tests/golden/rwkv -o $(DEMO_OUT)
+	@echo "== validate against the logits Hugging Face transformers computed (whole sequence, then prefill 11 + state)"
+	./bin/recur validate $(DEMO_OUT) --expected tests/golden/rwkv/expected.safetensors
+	./bin/recur validate $(DEMO_OUT) --expected tests/golden/rwkv/expected.safetensors --split 11
+	@echo "== inspect"
+	./bin/recur inspect $(DEMO_OUT) | head -8
+	@echo "== generate 12 tokens greedily from token ids"
+	./bin/recur generate $(DEMO_OUT) --ids "40 238 75 258 206" --max-new-tokens 12
+
+bench: build
+	./bin/recur bench $(DEMO_OUT)
+
+clean:
+	rm -rf bin out */bin */obj tests/*/bin tests/*/obj

