@@ -86,6 +86,7 @@ public static class Converter
                     new ModelWriteOptions { ExternalData = options.ExternalData, Metadata = meta }));
             }
             File.WriteAllText(Path.Combine(temp, PackageManifest.FileName), manifestJson);
+            foreach (var (name, text) in model.ExtraFiles) File.WriteAllText(Path.Combine(temp, name), text);
             foreach (var name in CompanionFiles)
             {
                 string from = Path.Combine(source, name);

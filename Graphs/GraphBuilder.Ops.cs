@@ -438,6 +438,33 @@ public sealed partial class GraphBuilder
         return Emit1("Tile", [x, repeats], x.Type, x.Shape is null ? null : Enumerable.Repeat(Dim.Unknown, x.Rank).ToList());
     }
 
+    /// <summary>
+    /// Conv over [N, C, L...] with weight [M, C/group, K...], no implicit padding unless <paramref name="pads"/> is given.
+    /// </summary>
+    public Value Conv(Value x, Value weight, Value? bias, long group = 1, long[]? pads = null)
+    {
+        SameType("Conv", x, weight);
+        IReadOnlyList<Dim>? shape = null;
+        if (x.Shape is not null && weight.Shape is not null)
+        {
+            if (x.Rank != weight.Rank) throw Error("Conv", $"input {x} and weight {weight} differ in rank");
+            if (x[1].IsFixed && weight[1].IsFixed && x[1].Size != weight[1].Size * group)
+                throw Error("Conv", $"input has {x[1]} channels but weight {weight} with group {group} expects {weight[1].Size * group}");
+            var dims = new List<Dim> { x[0], weight[0] };
+            int spatial = x.Rank - 2;
+            for (int i = 0; i < spatial; i++)
+            {
+                Dim len = x[2 + i], k = weight[2 + i];
+                long padTotal = pads is null ? 0 : pads[i] + pads[i + spatial];
+                dims.Add(len.IsFixed && k.IsFixed ? len.Size!.Value + padTotal - k.Size!.Value + 1 : Dim.Unknown);
+            }
+            shape = dims;
+        }
+        var attrs = new List<AttributeProto> { Attr("group", group) };
+        if (pads is not null) attrs.Add(Attr("pads", pads));
+        return Emit1("Conv", [x, weight, bias], x.Type, shape, attrs);
+    }
+
     // ---- helpers ----
 
     private Value Unary(string op, Value x) => Emit1(op, [x], x.Type, x.Shape);

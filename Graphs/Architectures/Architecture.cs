@@ -19,6 +19,9 @@ public sealed record EncoderFeed(string EncoderOutput, string DecoderInput);
 
 public sealed record ExportedModel(IReadOnlyList<ExportedGraph> Graphs, IReadOnlyList<EncoderFeed> Feeds)
 {
+    /// <summary>Extra files for the package, name -> text (e.g. genai_config.json for onnxruntime-genai).</summary>
+    public IReadOnlyDictionary<string, string> ExtraFiles { get; init; } = new Dictionary<string, string>();
+
     public static ExportedModel DecoderOnly(GraphBuilder decoder) => new([new ExportedGraph("decoder", decoder)], []);
 }
 
