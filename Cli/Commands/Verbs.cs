@@ -13,6 +13,7 @@ internal static class Verbs
         Logits.LogitsCommand.Create(context),
         Validate.ValidateCommand.Create(context),
         Inspect.InspectCommand.Create(context),
+        Bench.BenchCommand.Create(context),
         Models.ModelsCommand.Create(context),
     ];
 

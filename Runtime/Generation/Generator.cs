@@ -13,6 +13,8 @@ public sealed record GenerationRequest
     public SamplingOptions Sampling { get; init; } = new();
     /// <summary>Token ids that end a row (the package's eos ids by default).</summary>
     public IReadOnlyList<long>? EosTokenIds { get; init; }
+    /// <summary>Asked after each token: true ends that row (e.g. a stop string appeared in its text).</summary>
+    public Func<int, bool>? ShouldStop { get; init; }
 }
 
 public sealed record GenerationResult(IReadOnlyList<long[]> NewTokens, int PromptTokens, TimeSpan Prefill, TimeSpan Decode, int DecodeSteps)
@@ -27,7 +29,10 @@ public sealed record GenerationResult(IReadOnlyList<long[]> NewTokens, int Promp
 /// </summary>
 public static class Generator
 {
-    public static GenerationResult Run(ModelRunner runner, GenerationRequest request, Action<int, long>? onToken = null, ModelState? resume = null)
+    /// <param name="resume">A state to continue (its owner keeps it); otherwise a fresh one is made and disposed.</param>
+    /// <param name="onFinished">Receives the state after the last step, e.g. to save it.</param>
+    public static GenerationResult Run(ModelRunner runner, GenerationRequest request, Action<int, long>? onToken = null, ModelState? resume = null,
+        Action<ModelState>? onFinished = null)
     {
         int batch = request.Prompts.Count;
         if (batch == 0) throw new ArgumentException("no prompt");
@@ -81,13 +86,15 @@ public static class Generator
                     produced[r].Add(token);
                     history[r].Add(token);
                     onToken?.Invoke(r, token);
-                    if (eos.Contains(token)) done[r] = true;
+                    if (eos.Contains(token) || request.ShouldStop?.Invoke(r) == true) done[r] = true;
                 }
                 if (done.All(d => d) || step == request.MaxNewTokens - 1) break;
                 logits = runner.Forward(state, next, 1);
                 steps++;
             }
-            return new GenerationResult(produced.Select(p => p.ToArray()).ToList(), request.Prompts.Sum(p => p.Length), prefill, clock.Elapsed, steps);
+            var decode = clock.Elapsed;
+            onFinished?.Invoke(state);
+            return new GenerationResult(produced.Select(p => p.ToArray()).ToList(), request.Prompts.Sum(p => p.Length), prefill, decode, steps);
         }
         finally
         {
