@@ -6,6 +6,7 @@ public static class Registry
     private static readonly IArchitecture[] All =
     [
         new Rwkv(),
+        new Gemma(GemmaVariant.Gemma), new Gemma(GemmaVariant.Gemma2),
     ];
 
     public static IReadOnlyList<IArchitecture> Architectures => All;

@@ -52,6 +52,8 @@ public sealed class ModelConfig
     }
 
     public bool Has(string key) => root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
+    /// <summary>Present with the value null, which some fields use for "off" while a missing field takes a default.</summary>
+    public bool IsNull(string key) => root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Null;
 
     public int Int(string key) => Get(key, ReadInt);
     public int Int(string key, int fallback) => Has(key) ? Int(key) : fallback;
