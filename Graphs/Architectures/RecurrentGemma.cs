@@ -159,6 +159,7 @@ public sealed class RecurrentGemma : IArchitecture
         var y = b.Activation(cfg.Activation, b.Linear(x, $"{p}.linear_y.weight", cfg.Hidden, cfg.LruWidth, $"{p}.linear_y.bias"));
         var u = b.Linear(x, $"{p}.linear_x.weight", cfg.Hidden, cfg.LruWidth, $"{p}.linear_x.bias");
 
+        // lru_width channels (HF's _setup_cache sizes this by hidden_size, which only its prefill path overwrites).
         var convState = b.StateInput(layer, "conv_state", TensorDType.Float32, ["batch", cfg.LruWidth, cfg.ConvWidth - 1], 0);
         var conv = b.CausalConv1d(u, convState, $"{p}.conv_1d.weight", $"{p}.conv_1d.bias", cfg.LruWidth, cfg.ConvWidth);
         b.StateOutput(convState, conv.Window);
