@@ -44,6 +44,8 @@ public static class Converter
         TensorDType.Float32 => "fp32",
         TensorDType.Float16 => "fp16",
         TensorDType.BFloat16 => "bf16",
+        TensorDType.Int64 => "int64",
+        TensorDType.Int32 => "int32",
         _ => t.ToString(),
     };
 

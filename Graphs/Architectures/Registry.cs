@@ -7,6 +7,7 @@ public static class Registry
     [
         new Rwkv(),
         new Gemma(GemmaVariant.Gemma), new Gemma(GemmaVariant.Gemma2),
+        new RecurrentGemma(),
     ];
 
     public static IReadOnlyList<IArchitecture> Architectures => All;
