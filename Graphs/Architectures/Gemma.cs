@@ -124,14 +124,8 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
         var keyPositions = b.MaskPositions(mask);                                                     // [B, P+T]
         var queryPositions = b.Slice(keyPositions, b.Neg(b.DimOf(ids, 1)), b.Ints(long.MaxValue), [1]); // [B, T]
 
-        // Tied: one table stored [hidden, vocab] serves the lm_head MatMul and, gathered along axis 1, the embedding.
-        const string table = "model.embed_tokens.weight";
-        var tableT = cfg.TieEmbeddings ? b.WeightTransposed(table, [cfg.Vocab, cfg.Hidden]) : null;
-        Value x;
-        using (b.Scope("embed_tokens"))
-            x = tableT is null
-                ? b.Embedding(ids, table, cfg.Vocab, cfg.Hidden)
-                : b.Cast(b.Transpose(b.Gather(tableT, ids, axis: 1), 1, 2, 0), TensorDType.Float32);
+        var tables = b.Embeddings("model.embed_tokens.weight", cfg.Vocab, cfg.Hidden, cfg.TieEmbeddings, "lm_head.weight");
+        var x = b.Embed(tables, ids);
         // HF multiplies by sqrt(hidden) as a tensor of the compute dtype: float32 here, so sqrt(80) stays 8.944272
         // (a bfloat16 run rounds it to 8.9375; Recur computes in float32 whatever the weight dtype).
         x = b.Mul(x, (float)Math.Sqrt(cfg.Hidden));
@@ -149,9 +143,7 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
         }
         x = Norm(b, cfg, x, "model.norm.weight");
 
-        Value logits;
-        using (b.Scope("lm_head"))
-            logits = tableT is null ? b.Linear(x, "lm_head.weight", cfg.Hidden, cfg.Vocab) : b.MatMulWeight(x, tableT);
+        var logits = b.LmHead(tables, x);
         if (cfg.FinalSoftCap is float cap) logits = b.SoftCap(logits, cap); // in float32 after the (maybe fp16) MatMul
         b.Output(logits, "logits");
         return ExportedModel.DecoderOnly(b) with

@@ -126,9 +126,10 @@ public sealed class RecurrentGemma : IArchitecture
         var windowMask = cfg.LayerTypes.Contains(Attention) ? LocalAttentionBias(b, cfg, start, positions, length) : null;
 
         // HF keeps the normalizer in a bfloat16 buffer, so sqrt(hidden) is rounded to bfloat16 even in
-        // float32 runs; folded into the table (one float32 product, as HF's multiply).
+        // float32 runs.
         float normalizer = TensorBytes.RoundToBFloat16(MathF.Sqrt(cfg.Hidden));
-        var x = b.Embedding(ids, "model.embed_tokens.weight", cfg.Vocab, cfg.Hidden, scale: normalizer);
+        var tables = b.Embeddings("model.embed_tokens.weight", cfg.Vocab, cfg.Hidden, cfg.TieEmbeddings, "lm_head.weight");
+        var x = b.Mul(b.Embed(tables, ids), normalizer);
         for (int i = 0; i < cfg.LayerTypes.Count; i++)
         {
             using var _ = b.Scope($"layers.{i}");
@@ -143,8 +144,7 @@ public sealed class RecurrentGemma : IArchitecture
         b.StateOutput(start, b.Add(start, length));
 
         x = RmsNorm(b, cfg, x, "model.final_norm.weight");
-        string head = cfg.TieEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-        b.Output(b.SoftCap(b.Linear(x, head, cfg.Hidden, cfg.Vocab), cfg.SoftCap), "logits");
+        b.Output(b.SoftCap(b.LmHead(tables, x), cfg.SoftCap), "logits");
         return ExportedModel.DecoderOnly(b);
     }
 

@@ -49,7 +49,8 @@ public sealed class Rwkv : IArchitecture
         var b = new GraphBuilder("rwkv", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType };
         var ids = b.Input("input_ids", TensorDType.Int64, "batch", "sequence");
 
-        var x = b.Embedding(ids, "rwkv.embeddings.weight", cfg.Vocab, cfg.Hidden);
+        var tables = b.Embeddings("rwkv.embeddings.weight", cfg.Vocab, cfg.Hidden, cfg.TieEmbeddings, "head.weight");
+        var x = b.Embed(tables, ids);
         for (int i = 0; i < cfg.Layers; i++)
         {
             using var _ = b.Scope($"blocks.{i}");
@@ -63,8 +64,7 @@ public sealed class Rwkv : IArchitecture
             if (cfg.RescaleEvery > 0 && (i + 1) % cfg.RescaleEvery == 0) x = b.Div(x, 2f);
         }
         x = b.LayerNorm(x, "rwkv.ln_out.weight", "rwkv.ln_out.bias", cfg.Hidden, cfg.Epsilon);
-        string head = cfg.TieEmbeddings ? "rwkv.embeddings.weight" : "head.weight";
-        b.Output(b.Linear(x, head, cfg.Hidden, cfg.Vocab), "logits");
+        b.Output(b.LmHead(tables, x), "logits");
         return ExportedModel.DecoderOnly(b);
     }
 

@@ -35,6 +35,32 @@ public sealed partial class GraphBuilder
         return Cast(Gather(WeightMatrix(tableName, [vocab, hidden], scale), ids), TensorDType.Float32);
     }
 
+    /// <summary>
+    /// The input embedding and the output projection of a model whose lm_head is tied to it (or not):
+    /// a tied table is stored ONCE, transposed to [hidden, vocab], so the lm_head is one MatMul and the
+    /// embedding gathers along axis 1.
+    /// </summary>
+    public sealed record EmbeddingTables(string TableName, Value? TiedTransposed, string? HeadName, long Vocab, long Hidden);
+
+    public EmbeddingTables Embeddings(string tableName, long vocab, long hidden, bool tied, string headName) =>
+        new(tableName, tied ? WeightTransposed(tableName, [vocab, hidden]) : null, tied ? null : headName, vocab, hidden);
+
+    /// <summary>Rows of the embedding table for int64 ids [B, T] -> [B, T, hidden] float32.</summary>
+    public Value Embed(EmbeddingTables tables, Value ids)
+    {
+        if (tables.TiedTransposed is not { } tableT) return Embedding(ids, tables.TableName, tables.Vocab, tables.Hidden);
+        using var _ = Scope(ShortName(tables.TableName));
+        return Cast(Transpose(Gather(tableT, ids, axis: 1), 1, 2, 0), TensorDType.Float32);
+    }
+
+    /// <summary>The lm_head: x [B, T, hidden] -> logits [B, T, vocab] float32.</summary>
+    public Value LmHead(EmbeddingTables tables, Value x)
+    {
+        if (tables.TiedTransposed is not { } tableT) return Linear(x, tables.HeadName!, tables.Hidden, tables.Vocab);
+        using var _ = Scope("lm_head");
+        return MatMulWeight(x, tableT);
+    }
+
     /// <summary>"model.layers.0.self_attn.q_proj.weight" -> "q_proj", for node names.</summary>
     private static string ShortName(string hfName)
     {
