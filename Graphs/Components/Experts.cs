@@ -26,7 +26,13 @@ public sealed partial class GraphBuilder
     {
         using var _ = Scope("moe");
         Value logits;
-        using (Scope("router")) logits = Linear(x, routerWeight, hidden, experts, routerBias);
+        using (Scope("router"))
+        {
+            // HF casts the classifier to router_dtype float32 ("selective precision"), whatever the other matrices
+            // are stored in; ONNX Runtime folds the transpose of the initializer when it loads the model.
+            logits = MatMul(x, Transpose(Weight(routerWeight, [experts, hidden]), 1, 0));
+            if (routerBias is not null) logits = Add(logits, Weight(routerBias, [experts]));
+        }
         var probs = Softmax(logits, -1);
         var chosen = ArgMax(probs, -1, keepDims: false);                        // [B, T]; ties pick the first, as torch.argmax
         var weight = ReduceMax(probs, [-1]);                                    // [B, T, 1]
