@@ -316,6 +316,19 @@ public sealed partial class GraphBuilder
         return Emit1("Gather", [data, indices], data.Type, shape, [Attr("axis", (long)axis)], knownInts: known);
     }
 
+    /// <summary>GatherND (batch_dims 0): indices [..., k] pick slices data[i0, ..., ik-1, ...].</summary>
+    public Value GatherND(Value data, Value indices)
+    {
+        RequireType(indices, TensorDType.Int64, "GatherND");
+        IReadOnlyList<Dim>? shape = null;
+        if (data.Shape is not null && indices.Shape is not null && indices.Shape[^1].Size is long k)
+        {
+            if (k > data.Rank) throw Error("GatherND", $"indices {indices} address {k} dims of {data}");
+            shape = indices.Shape.Take(indices.Rank - 1).Concat(data.Shape.Skip((int)k)).ToList();
+        }
+        return Emit1("GatherND", [data, indices], data.Type, shape);
+    }
+
     public Value GatherElements(Value data, Value indices, int axis)
     {
         if (indices.Type is not (TensorDType.Int64 or TensorDType.Int32)) throw Error("GatherElements", $"indices must be int32 or int64, not {indices.Type}");

@@ -8,6 +8,7 @@ public static class Registry
         new Rwkv(),
         new Gemma(GemmaVariant.Gemma), new Gemma(GemmaVariant.Gemma2),
         new RecurrentGemma(),
+        new SwitchTransformers(),
     ];
 
     public static IReadOnlyList<IArchitecture> Architectures => All;
