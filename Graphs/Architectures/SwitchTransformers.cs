@@ -149,7 +149,8 @@ public sealed class SwitchTransformers : IArchitecture
         var cross = Enumerable.Range(0, cfg.DecoderLayers).Select(i => (
             Key: b.Input($"cross.{i}.key", TensorDType.Float32, "batch", cfg.Heads, "encoder_sequence", cfg.KeyValue),
             Value: b.Input($"cross.{i}.value", TensorDType.Float32, "batch", cfg.Heads, "encoder_sequence", cfg.KeyValue))).ToList();
-        var y = b.Embedding(ids, "shared.weight", cfg.Vocab, cfg.Model);
+        var tables = b.Embeddings("shared.weight", cfg.Vocab, cfg.Model, cfg.TieEmbeddings, "lm_head.weight");
+        var y = b.Embed(tables, ids);
 
         Value bias;
         using (b.Scope("decoder"))
@@ -185,7 +186,7 @@ public sealed class SwitchTransformers : IArchitecture
         y = Norm(b, cfg, y, "decoder.final_layer_norm.weight");
         // Tied to the input embedding, the output is rescaled by d_model^-0.5 first (Mesh TensorFlow's convention).
         if (cfg.TieEmbeddings) y = b.Mul(y, (float)Math.Pow(cfg.Model, -0.5));
-        b.Output(b.Linear(y, cfg.TieEmbeddings ? "shared.weight" : "lm_head.weight", cfg.Model, cfg.Vocab), "logits");
+        b.Output(b.LmHead(tables, y), "logits");
         return b;
     }
 
