@@ -6,6 +6,7 @@ public static class Registry
     private static readonly IArchitecture[] All =
     [
         new Rwkv(),
+        new Mamba(),
     ];
 
     public static IReadOnlyList<IArchitecture> Architectures => All;
