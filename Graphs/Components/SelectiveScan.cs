@@ -13,22 +13,24 @@ public sealed partial class GraphBuilder
     /// y_t = h_t . Cm_t + D * x_t                                 [B, I]
     /// </code>
     /// Returns (y [B, T, I], h after the last position).
-    /// Only the two lines that depend on h run per step: exp(dt * A) and dt * x * B do not, so they
-    /// are computed for all positions at once as [B, T, I, N] tensors before the Scan (one large
-    /// Exp and Mul instead of a dozen small nodes per step; the body is Mul, Add, MatMul).
+    /// The [I, N]-sized work (exp(dt * A), dt * x * B) runs inside the step: precomputing it for all
+    /// positions as [B, T, I, N] tensors measured ~15% slower prefill on CPU (two tensors T times the
+    /// state's size go through memory instead of staying in cache) and needs O(T * I * N) memory.
+    /// Only the [B, T, I]-sized dt * x and the reshapes are hoisted, so the body is 6 nodes.
     /// </summary>
     public (Value Output, Value State) SelectiveScan(Value x, Value dt, Value a, Value bm, Value cm, Value d, Value state)
     {
         using var _ = Scope("selective_scan");
-        var decay = Exp(Mul(Unsqueeze(dt, -1), a));                        // [B, T, I, N]
-        var input = Mul(Unsqueeze(Mul(dt, x), -1), Unsqueeze(bm, 2));     // [B, T, I, N]
-        var readout = Unsqueeze(cm, -1);                                   // [B, T, N, 1]
-        var results = Scan([state], [decay, input, readout], [1, 1, 1], (s, h, step) =>
-        {
-            var next = s.Add(s.Mul(step[0], h[0]), step[1]);               // [B, I, N]
-            return new ScanStep([next], [s.MatMul(next, step[2])]);        // y_t [B, I, 1]
-        }, scanOutputAxes: [1]);
-        var y = Squeeze(results[1], -1);                                   // [B, T, I]
+        var results = Scan([state],
+            [Unsqueeze(dt, -1), Unsqueeze(Mul(dt, x), -1), Unsqueeze(bm, 2), Unsqueeze(cm, -1)],   // [B,T,I,1] [B,T,I,1] [B,T,1,N] [B,T,N,1]
+            [1, 1, 1, 1], (s, h, step) =>
+            {
+                Value dtT = step[0], dxT = step[1], bT = step[2], cT = step[3];
+                var decay = s.Exp(s.Mul(dtT, a));                                   // [B, I, N]
+                var next = s.Add(s.Mul(decay, h[0]), s.Mul(dxT, bT));               // [B, I, N]
+                return new ScanStep([next], [s.MatMul(next, cT)]);                  // y_t [B, I, 1]
+            }, scanOutputAxes: [1]);
+        var y = Squeeze(results[1], -1);                                            // [B, T, I]
         return (Add(y, Mul(x, d)), results[0]);
     }
 }
