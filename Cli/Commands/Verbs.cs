@@ -12,6 +12,7 @@ internal static class Verbs
         Convert.ConvertCommand.Create(context),
         Logits.LogitsCommand.Create(context),
         Validate.ValidateCommand.Create(context),
+        Generate.GenerateCommand.Create(context),
         Inspect.InspectCommand.Create(context),
         Bench.BenchCommand.Create(context),
         Models.ModelsCommand.Create(context),

@@ -1,0 +1,133 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Recur.Cli.Common;
+using Recur.Export.Checkpoints;
+using Recur.Runtime.Execution;
+using Recur.Runtime.Generation;
+using Recur.Runtime.Ort;
+using Recur.Runtime.Tensors;
+using Recur.Runtime.Tokenizers;
+
+namespace Recur.Cli.Commands.Generate;
+
+internal static class GenerateExecution
+{
+    public static int Run(GenerateRequest request, SessionConfig config, CliContext context)
+    {
+        if (request.Prompts.Length > 0 && request.Ids.Length > 0) throw new UsageException("give --prompt or --ids, not both");
+        if (request.MaxNewTokens < 1) throw new UsageException("--max-new-tokens must be at least 1");
+        request.Sampling.Validate();
+        using var runner = ModelRunner.Open(request.Package, config);
+        RuntimeOptions.ReportWarnings(runner.Warnings, context);
+        var tokenizer = LoadTokenizer(runner, needed: request.Prompts.Length > 0 || request.EncoderText is not null);
+
+        var prompts = request.Prompts.Length > 0
+            ? request.Prompts.Select(p => tokenizer!.Encode(p).Select(i => (long)i).ToArray()).ToList()
+            : request.Ids.Select(s => ParseIds(s, "--ids")).ToList();
+        IReadOnlyList<long[]>? encoderInputs = null;
+        if (runner.Package.IsEncoderDecoder)
+        {
+            long[] enc = request.EncoderIds is not null ? ParseIds(request.EncoderIds, "--input-ids")
+                : request.EncoderText is not null ? tokenizer!.Encode(request.EncoderText).Select(i => (long)i).ToArray()
+                : throw new UsageException("an encoder-decoder package needs --input TEXT or --input-ids \"...\" for the encoder");
+            long start = runner.Package.Generation.DecoderStartTokenId ?? runner.Package.Generation.PadTokenId ?? 0;
+            if (prompts.Count == 0) prompts.Add([start]);
+            encoderInputs = prompts.Select(_ => enc).ToList();
+        }
+        if (prompts.Count == 0 && request.LoadState is null) throw new UsageException("give a prompt: --prompt TEXT or --ids \"1 2 3\"");
+
+        using ModelState? resumed = request.LoadState is null ? null : LoadState(runner, request.LoadState);
+        var eos = request.IgnoreEos ? [] : runner.Package.Generation.EosTokenIds;
+        var decoders = prompts.Select(_ => tokenizer?.CreateStreamDecoder(skipSpecialTokens: true)).ToArray();
+        var texts = prompts.Select(_ => new StringBuilder()).ToArray();
+        bool stream = !request.Json && prompts.Count == 1;
+        var stopped = new bool[prompts.Count];
+        if (stream && request.Prompts.Length == 1) context.Out.Write(request.Prompts[0]);
+        if (stream && tokenizer is null) context.Out.Write("ids: ");
+
+        var generation = Generator.Run(runner, new GenerationRequest
+        {
+            Prompts = prompts,
+            EncoderInputs = encoderInputs,
+            MaxNewTokens = request.MaxNewTokens,
+            Sampling = request.Sampling,
+            EosTokenIds = eos,
+            ShouldStop = row => stopped[row],
+        }, (row, token) =>
+        {
+            string piece = decoders[row]?.Push((int)token) ?? $"{token} ";
+            texts[row].Append(piece);
+            if (stream) { context.Out.Write(piece); context.Out.Flush(); }
+            foreach (var stop in request.Stops)
+                if (texts[row].ToString().Contains(stop, StringComparison.Ordinal)) stopped[row] = true;
+        }, resumed, request.SaveState is null ? null : state => SaveState(state, request.SaveState));
+
+        if (stream) context.Out.WriteLine();
+        if (request.Json)
+        {
+            context.Out.WriteLine(JsonSerializer.Serialize(generation.NewTokens.Select((t, i) => new { ids = t, text = tokenizer is null ? null : tokenizer.Decode(t.Select(x => (int)x).ToArray(), skipSpecialTokens: true) }),
+                new JsonSerializerOptions { WriteIndented = true }));
+        }
+        else if (!stream)
+        {
+            for (int r = 0; r < prompts.Count; r++)
+                context.Out.WriteLine(tokenizer is null ? $"[{r}] {string.Join(' ', generation.NewTokens[r])}" : $"[{r}] {(request.Prompts.Length > r ? request.Prompts[r] : "")}{texts[r]}");
+        }
+        context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"prefill {generation.PromptTokens} tokens in {generation.Prefill.TotalMilliseconds:F1} ms ({generation.PrefillTokensPerSecond:F1} tok/s); decode {generation.NewTokens.Sum(t => t.Length)} tokens at {generation.DecodeTokensPerSecond:F1} tok/s ({runner.Decoder.ExecutionProvider})"));
+        return ExitCodes.Ok;
+    }
+
+    private static Tokenizer? LoadTokenizer(ModelRunner runner, bool needed)
+    {
+        string? file = runner.Package.Tokenizer is null ? null : Path.Combine(runner.Package.Directory, runner.Package.Tokenizer);
+        if (file is not null && File.Exists(file)) return Tokenizer.FromFile(file);
+        if (needed)
+            throw new UsageException($"{runner.Package.Directory}: the package has no tokenizer.json (the checkpoint had none); pass token ids with --ids / --input-ids");
+        return null;
+    }
+
+    internal static long[] ParseIds(string text, string option)
+    {
+        var parts = text.Split([' ', ',', '\t', '\n'], StringSplitOptions.RemoveEmptyEntries);
+        var ids = new long[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!long.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out ids[i]) || ids[i] < 0)
+                throw new UsageException($"{option}: '{parts[i]}' is not a token id (expected non-negative integers, e.g. \"1 2 3\")");
+        if (ids.Length == 0) throw new UsageException($"{option}: no token ids");
+        return ids;
+    }
+
+    private static void SaveState(ModelState state, string path)
+    {
+        var tensors = StateSnapshot.Capture(state).Select(t => new SafetensorsWriter.Tensor(t.Name, SafetensorsName(t.Type), t.Shape, t.Data));
+        string temp = path + ".tmp";
+        SafetensorsWriter.Write(temp, tensors, new Dictionary<string, string> { ["format"] = "recur-state/1" });
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private static ModelState LoadState(ModelRunner runner, string path)
+    {
+        if (!File.Exists(path)) throw new UsageException($"--load-state {path}: no such file");
+        using var file = SafetensorsFile.Open(path);
+        var tensors = file.Names.Select(n =>
+        {
+            file.TryGetEntry(n, out var e);
+            var data = new byte[e.ElementCount * Graphs.Ir.TensorBytes.ElementSize(e.DType)];
+            file.ReadRaw(n, data);
+            return new NamedTensor(n, (TensorElementType)(int)e.DType, e.Shape, data);
+        }).ToList();
+        return StateSnapshot.Restore(runner, tensors, path);
+    }
+
+    private static string SafetensorsName(TensorElementType type) => type switch
+    {
+        TensorElementType.Float => "F32",
+        TensorElementType.Float16 => "F16",
+        TensorElementType.BFloat16 => "BF16",
+        TensorElementType.Int64 => "I64",
+        TensorElementType.Int32 => "I32",
+        _ => throw new NotSupportedException($"cannot save state tensors of type {type}"),
+    };
+}
