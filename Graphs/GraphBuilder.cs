@@ -115,15 +115,33 @@ public sealed partial class GraphBuilder
     }
 
     /// <summary>Makes <paramref name="value"/> a graph output called <paramref name="outputName"/>.</summary>
-    public Value Output(Value value, string outputName)
+    /// <param name="declared">The shape the contract promises; it names dims inference could not follow
+    /// (e.g. a sequence length through a sliced window) and must agree with what was inferred.</param>
+    public Value Output(Value value, string outputName, IReadOnlyList<Dim>? declared = null)
     {
         CheckVisible(value, "Output");
         if (root.nameCounts.ContainsKey(outputName))
             throw Error("Output", $"name '{outputName}' is already used");
+        var shape = declared is null ? value.Shape : Declare(value, outputName, declared);
         root.nameCounts[outputName] = 1;
         nodes.Add(new NodeProto { OpType = "Identity", Name = UniqueName(Qualified("Identity")), Input = { value.Name }, Output = { outputName } });
-        outputs.Add(ValueInfo(outputName, value.Type, value.Shape));
-        return new Value(this, outputName, value.Type, value.Shape);
+        outputs.Add(ValueInfo(outputName, value.Type, shape));
+        return new Value(this, outputName, value.Type, shape);
+    }
+
+    private IReadOnlyList<Dim> Declare(Value value, string outputName, IReadOnlyList<Dim> declared)
+    {
+        if (value.Shape is null) return declared;
+        if (value.Shape.Count != declared.Count || value.Shape.Zip(declared).Any(p => !p.First.CompatibleWith(p.Second)))
+            throw Error("Output", $"'{outputName}' is {Shapes.Format(value.Shape)} but the contract says {Shapes.Format(declared)}");
+        return value.Shape.Zip(declared).Select(p => p.First.IsFixed ? p.First : p.Second).ToList();
+    }
+
+    /// <summary>The contract's logits output: float32 [batch, sequence, vocab].</summary>
+    public Value LogitsOutput(Value logits)
+    {
+        if (logits.Type != TensorDType.Float32) throw Error("Output", $"logits must be float32, got {logits}");
+        return Output(logits, "logits", ["batch", "sequence", logits[-1]]);
     }
 
     /// <summary>
@@ -145,7 +163,8 @@ public sealed partial class GraphBuilder
             throw Error("StateOutput", $"{spec.Output} is {present.Type} but {spec.Input} is {spec.DType}");
         if (present.Shape is not null && present.Shape.Count != spec.Shape.Count)
             throw Error("StateOutput", $"{spec.Output} has shape {Shapes.Format(present.Shape)} but {spec.Input} has {Shapes.Format(spec.Shape)}");
-        Output(present, spec.Output);
+        // A growing cache's present length is past + new: named total_sequence as onnxruntime-genai does.
+        Output(present, spec.Output, spec.Shape.Select(d => d.Symbol == "past_sequence" ? Dim.Named("total_sequence") : d).ToList());
     }
 
     private static ValueInfoProto ValueInfo(string valueName, TensorDType type, IReadOnlyList<Dim>? shape)

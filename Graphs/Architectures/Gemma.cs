@@ -145,7 +145,7 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
 
         var logits = b.LmHead(tables, x);
         if (cfg.FinalSoftCap is float cap) logits = b.SoftCap(logits, cap); // in float32 after the (maybe fp16) MatMul
-        b.Output(logits, "logits");
+        b.LogitsOutput(logits);
         return ExportedModel.DecoderOnly(b) with
         {
             ExtraFiles = new Dictionary<string, string> { ["genai_config.json"] = GenaiConfig(modelConfig, cfg) },

@@ -92,7 +92,7 @@ public sealed class Mamba : IArchitecture
         }
         x = b.RmsNorm(x, b.Weight("backbone.norm_f.weight", [cfg.Hidden]), cfg.Epsilon);
 
-        b.Output(b.LmHead(tables, x), "logits");
+        b.LogitsOutput(b.LmHead(tables, x));
         return ExportedModel.DecoderOnly(b);
     }
 

@@ -144,7 +144,7 @@ public sealed class RecurrentGemma : IArchitecture
         b.StateOutput(start, b.Add(start, length));
 
         x = RmsNorm(b, cfg, x, "model.final_norm.weight");
-        b.Output(b.SoftCap(b.LmHead(tables, x), cfg.SoftCap), "logits");
+        b.LogitsOutput(b.SoftCap(b.LmHead(tables, x), cfg.SoftCap));
         return ExportedModel.DecoderOnly(b);
     }
 

@@ -64,7 +64,7 @@ public sealed class Rwkv : IArchitecture
             if (cfg.RescaleEvery > 0 && (i + 1) % cfg.RescaleEvery == 0) x = b.Div(x, 2f);
         }
         x = b.LayerNorm(x, "rwkv.ln_out.weight", "rwkv.ln_out.bias", cfg.Hidden, cfg.Epsilon);
-        b.Output(b.LmHead(tables, x), "logits");
+        b.LogitsOutput(b.LmHead(tables, x));
         return ExportedModel.DecoderOnly(b);
     }
 

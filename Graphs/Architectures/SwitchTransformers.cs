@@ -132,7 +132,7 @@ public sealed class SwitchTransformers : IArchitecture
             foreach (var (kind, proj) in new[] { ("key", "k"), ("value", "v") })
             {
                 string name = $"cross.{i}.{kind}";
-                b.Output(Heads(b, cfg, encoded, $"decoder.block.{i}.layer.1.EncDecAttention.{proj}.weight"), name);
+                b.Output(Heads(b, cfg, encoded, $"decoder.block.{i}.layer.1.EncDecAttention.{proj}.weight"), name, ["batch", cfg.Heads, "encoder_sequence", cfg.KeyValue]);
                 feeds.Add(new EncoderFeed(name, name));
             }
         }
@@ -186,7 +186,7 @@ public sealed class SwitchTransformers : IArchitecture
         y = Norm(b, cfg, y, "decoder.final_layer_norm.weight");
         // Tied to the input embedding, the output is rescaled by d_model^-0.5 first (Mesh TensorFlow's convention).
         if (cfg.TieEmbeddings) y = b.Mul(y, (float)Math.Pow(cfg.Model, -0.5));
-        b.Output(b.LmHead(tables, y), "logits");
+        b.LogitsOutput(b.LmHead(tables, y));
         return b;
     }
 
