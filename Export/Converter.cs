@@ -12,7 +12,10 @@ namespace Recur.Export;
 
 public sealed record ConvertOptions
 {
+    /// <summary>A checkpoint folder, or a Hugging Face model id (ORG/NAME) to find in the local Hugging Face cache.</summary>
     public required string CheckpointDir { get; init; }
+    /// <summary>Branch, tag or commit of a model id in the cache (default: main); not for folders.</summary>
+    public string? Revision { get; init; }
     public required string OutputDir { get; init; }
     public TensorDType MatrixWeightType { get; init; } = TensorDType.Float32;
     public int Opset { get; init; } = GraphBuilder.DefaultOpset;
@@ -50,8 +53,7 @@ public static class Converter
     /// <param name="verify">Called with the finished temporary folder before it replaces anything (e.g. load it in ONNX Runtime).</param>
     public static ConvertResult Convert(ConvertOptions options, Action<string>? verify = null, Action<string>? progress = null)
     {
-        string source = Path.GetFullPath(options.CheckpointDir);
-        if (!Directory.Exists(source)) throw new DirectoryNotFoundException($"{options.CheckpointDir}: no such checkpoint folder");
+        string source = ResolveSource(options);
         string target = Path.GetFullPath(options.OutputDir);
         CheckTarget(target, source, options.Force);
 
@@ -103,6 +105,20 @@ public static class Converter
             TryDelete(temp);
             throw;
         }
+    }
+
+    /// <summary>A folder as given; else a model id looked up in the local Hugging Face cache.</summary>
+    private static string ResolveSource(ConvertOptions options)
+    {
+        string path = Path.GetFullPath(options.CheckpointDir);
+        if (Directory.Exists(path))
+        {
+            if (options.Revision is not null)
+                throw new ArgumentException($"--revision {options.Revision}: a revision selects a snapshot of a model id in the Hugging Face cache, but {path} is a folder");
+            return path;
+        }
+        if (HubCache.IsModelId(options.CheckpointDir)) return HubCache.Resolve(options.CheckpointDir, options.Revision);
+        throw new DirectoryNotFoundException($"{options.CheckpointDir}: no such checkpoint folder (nor a Hugging Face model id ORG/NAME)");
     }
 
     /// <summary>config.json; an original RWKV-4 .pth has none, so the message offers one derived from its shapes.</summary>
