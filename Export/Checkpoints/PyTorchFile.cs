@@ -204,6 +204,7 @@ public sealed class PyTorchFile : ITensorSource, IDisposable
         if (root is not PyTorchPickle.Dict dict)
             throw new InvalidDataException($"{origin}: the pickle holds a {PyTorchPickle.TypeName(root)}, expected a state dict (tensor name -> tensor)");
 
+        long fileLength = new FileInfo(path).Length;
         var result = new Dictionary<string, (PickledTensor, ZipArchiveEntry)>(StringComparer.Ordinal);
         foreach (var (key, value) in dict.Items)
         {
@@ -218,6 +219,8 @@ public sealed class PyTorchFile : ITensorSource, IDisposable
             var entry = archive.GetEntry($"{prefix}data/{tensor.Storage.Key}")
                 ?? throw new InvalidDataException(
                     $"{path}: tensor {Quote(name)} uses storage {Quote(tensor.Storage.Key)}, but the zip has no {prefix}data/{tensor.Storage.Key} record (damaged or incompletely written?)");
+            if (entry.CompressedLength > fileLength)
+                throw new InvalidDataException($"{path}: record {entry.FullName} claims {entry.CompressedLength} bytes, but the file has only {fileLength} (truncated?)");
             CheckView(origin, name, tensor, entry);
             result.Add(name, (tensor, entry));
         }
