@@ -12,7 +12,10 @@ namespace Recur.Export;
 
 public sealed record ConvertOptions
 {
+    /// <summary>A checkpoint folder, or a Hugging Face model id (ORG/NAME) to find in the local Hugging Face cache.</summary>
     public required string CheckpointDir { get; init; }
+    /// <summary>Branch, tag or commit of a model id in the cache (default: main); not for folders.</summary>
+    public string? Revision { get; init; }
     public required string OutputDir { get; init; }
     public TensorDType MatrixWeightType { get; init; } = TensorDType.Float32;
     public int Opset { get; init; } = GraphBuilder.DefaultOpset;
@@ -52,15 +55,14 @@ public static class Converter
     /// <param name="verify">Called with the finished temporary folder before it replaces anything (e.g. load it in ONNX Runtime).</param>
     public static ConvertResult Convert(ConvertOptions options, Action<string>? verify = null, Action<string>? progress = null)
     {
-        string source = Path.GetFullPath(options.CheckpointDir);
-        if (!Directory.Exists(source)) throw new DirectoryNotFoundException($"{options.CheckpointDir}: no such checkpoint folder");
+        string source = ResolveSource(options);
         string target = Path.GetFullPath(options.OutputDir);
         CheckTarget(target, source, options.Force);
 
-        var config = ModelConfig.Load(Path.Combine(source, "config.json"));
+        var config = LoadConfig(source);
         var architecture = Registry.Find(config.ModelType, config.Path);
         using var checkpoint = Checkpoint.Open(source);
-        var weights = new WeightPuller(checkpoint, source);
+        var weights = new WeightPuller(Renamed(checkpoint, config, source), source);
         progress?.Invoke($"building {architecture.HfClass} graph from {source}");
         var model = architecture.Build(config, weights, new ExportOptions { Opset = options.Opset, MatrixWeightType = options.MatrixWeightType });
         RefuseUnused(weights, source);
@@ -105,6 +107,53 @@ public static class Converter
             TryDelete(temp);
             throw;
         }
+    }
+
+    /// <summary>A folder as given; else a model id looked up in the local Hugging Face cache.</summary>
+    private static string ResolveSource(ConvertOptions options)
+    {
+        string path = Path.GetFullPath(options.CheckpointDir);
+        if (Directory.Exists(path))
+        {
+            if (options.Revision is not null)
+                throw new ArgumentException($"--revision {options.Revision}: a revision selects a snapshot of a model id in the Hugging Face cache, but {path} is a folder");
+            return path;
+        }
+        if (HubCache.IsModelId(options.CheckpointDir)) return HubCache.Resolve(options.CheckpointDir, options.Revision);
+        throw new DirectoryNotFoundException($"{options.CheckpointDir}: no such checkpoint folder (nor a Hugging Face model id ORG/NAME)");
+    }
+
+    /// <summary>config.json; an original RWKV-4 .pth has none, so the message offers one derived from its shapes.</summary>
+    private static ModelConfig LoadConfig(string source)
+    {
+        string path = Path.Combine(source, "config.json");
+        if (!File.Exists(path) && Directory.EnumerateFiles(source, "*.pth").Any())
+        {
+            string? suggestion = null;
+            try
+            {
+                using var checkpoint = Checkpoint.Open(source);
+                if (RwkvOriginalNames.Matches(checkpoint)) suggestion = RwkvOriginalNames.SuggestConfig(checkpoint);
+            }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
+            {
+                // The checkpoint's own problem is reported once a config.json is there; the missing config comes first.
+            }
+            if (suggestion is not null)
+                throw new FileNotFoundException(
+                    $"{path}: not found; an original RWKV-4 checkpoint needs a config.json beside it (hyper-parameters such as rescale_every and the token ids are not in the weights). From its shapes and RwkvConfig's defaults: {suggestion}",
+                    path);
+        }
+        return ModelConfig.Load(path);
+    }
+
+    /// <summary>The checkpoint under the names the architecture pulls: BlinkDL's original RWKV-4 names are mapped to Hugging Face's.</summary>
+    private static ITensorSource Renamed(Checkpoint checkpoint, ModelConfig config, string source)
+    {
+        if (!RwkvOriginalNames.Matches(checkpoint)) return checkpoint;
+        if (config.ModelType != "rwkv")
+            throw new InvalidDataException($"{source}: the checkpoint has original RWKV-4 tensor names (emb.weight, blocks.0.att.key.weight), but config.json says model_type '{config.ModelType}'");
+        return new RwkvOriginalNames(checkpoint);
     }
 
     private static PackageManifest BuildManifest(ConvertOptions options, ModelConfig config, IArchitecture architecture, ExportedModel model,

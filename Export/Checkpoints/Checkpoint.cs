@@ -7,7 +7,8 @@ namespace Recur.Export.Checkpoints;
 
 /// <summary>
 /// The weights in a Hugging Face checkpoint folder: model.safetensors, or shards listed by
-/// model.safetensors.index.json. Shards are opened on first use, and each is then checked against
+/// model.safetensors.index.json; else the PyTorch equivalents (pytorch_model.bin, its index, or one
+/// *.pth / *.pt), as transformers prefers safetensors when both are present. Shards are opened on first use, and each is then checked against
 /// the index both ways (every tensor the index maps to it is there, and it holds nothing else),
 /// so a conversion that reads every tensor has checked the whole checkpoint.
 /// </summary>
@@ -59,9 +60,13 @@ public sealed class Checkpoint : ITensorSource, IDisposable
         {
             string single = Path.Combine(full, format.SingleFile);
             string index = Path.Combine(full, format.IndexFile);
-            string? found = File.Exists(single) ? format.SingleFile : File.Exists(index) ? format.IndexFile
-                : format.OtherPatterns.SelectMany(p => Directory.EnumerateFiles(full, p)).Select(Path.GetFileName).Order(StringComparer.Ordinal).FirstOrDefault();
+            var others = format.OtherPatterns.SelectMany(p => Directory.EnumerateFiles(full, p)).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+            string? found = File.Exists(single) ? format.SingleFile : File.Exists(index) ? format.IndexFile : others.FirstOrDefault();
             if (found is null) continue;
+            // Original-format repositories (e.g. BlinkDL's) hold several sizes of one model side by side.
+            if (found == others.FirstOrDefault() && others.Count > 1)
+                throw new InvalidDataException(
+                    $"{full} holds {others.Count} {format.Description} checkpoints ({string.Join(", ", others.Take(4))}{(others.Count > 4 ? ", ..." : "")}); which one is meant is unclear: put the one to convert in a folder of its own with its config.json");
             if (!format.IsSupported)
                 throw new NotSupportedException(
                     $"{full} holds a {format.Description} checkpoint ({found}), which Recur does not read yet; convert it to safetensors first (in Python: model.save_pretrained(folder, safe_serialization=True))");

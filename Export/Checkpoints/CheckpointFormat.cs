@@ -16,9 +16,9 @@ internal sealed record CheckpointFormat(
     public static readonly CheckpointFormat Safetensors = new(
         "safetensors", "model.safetensors", "model.safetensors.index.json", [], SafetensorsFile.Open);
 
-    /// <summary>Recognised so the error can say what to do; a restricted unpickler will be its opener.</summary>
+    /// <summary>torch.save's zip format, read by a restricted unpickler that loads tensors and nothing else.</summary>
     public static readonly CheckpointFormat PyTorchPickle = new(
-        "PyTorch pickle", "pytorch_model.bin", "pytorch_model.bin.index.json", ["*.pth", "*.pt"], OpenFile: null);
+        "PyTorch pickle", "pytorch_model.bin", "pytorch_model.bin.index.json", ["*.pth", "*.pt"], PyTorchFile.Open);
 
     /// <summary>In order of preference, as transformers prefers safetensors when both are present.</summary>
     public static IReadOnlyList<CheckpointFormat> All { get; } = [Safetensors, PyTorchPickle];

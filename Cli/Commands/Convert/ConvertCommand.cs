@@ -9,7 +9,8 @@ internal static class ConvertCommand
 {
     public static Command Create(CliContext context)
     {
-        var checkpoint = new Argument<string>("checkpoint") { Description = "Hugging Face checkpoint folder (config.json + model.safetensors or sharded safetensors)" };
+        var checkpoint = new Argument<string>("checkpoint") { Description = "Hugging Face checkpoint folder (config.json + safetensors or PyTorch weights), or a model id ORG/NAME in the local Hugging Face cache" };
+        var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit of a model id in the Hugging Face cache (default: main)" };
         var output = new Option<string>("--output", "-o") { Description = "Package folder to write (replaced atomically if it holds a package)", Required = true };
         var dtype = new Option<string>("--dtype") { Description = "Matrix weight type: fp32, fp16 or bf16 (norms, softmax, exp and soft caps stay fp32)", DefaultValueFactory = _ => "fp32" };
         dtype.AcceptOnlyFromAmong("fp32", "fp16", "bf16");
@@ -23,14 +24,14 @@ internal static class ConvertCommand
 
         var command = new Command("convert", "Convert a Hugging Face checkpoint folder into a Recur package (ONNX graph with explicit state + recur.json)")
         {
-            checkpoint, output, dtype, opset, external, force, noVerify, quiet,
+            checkpoint, output, revision, dtype, opset, external, force, noVerify, quiet,
         };
         runtime.AddTo(command);
         command.SetAction(result => Verbs.Guard(context, () => ConvertExecution.Run(new ConvertRequest(
             result.GetValue(checkpoint)!, result.GetValue(output)!, result.GetValue(dtype)!, result.GetValue(opset),
-            result.GetValue(external)!, result.GetValue(force), !result.GetValue(noVerify), result.GetValue(quiet)), runtime, result, context)));
+            result.GetValue(external)!, result.GetValue(force), !result.GetValue(noVerify), result.GetValue(quiet), result.GetValue(revision)), runtime, result, context)));
         return command;
     }
 }
 
-internal sealed record ConvertRequest(string Checkpoint, string Output, string DType, int Opset, string ExternalData, bool Force, bool Verify, bool Quiet);
+internal sealed record ConvertRequest(string Checkpoint, string Output, string DType, int Opset, string ExternalData, bool Force, bool Verify, bool Quiet, string? Revision = null);

@@ -18,6 +18,7 @@ internal static class ConvertExecution
         var options = new ConvertOptions
         {
             CheckpointDir = request.Checkpoint,
+            Revision = request.Revision,
             OutputDir = request.Output,
             MatrixWeightType = request.DType switch { "fp16" => TensorDType.Float16, "bf16" => TensorDType.BFloat16, _ => TensorDType.Float32 },
             Opset = request.Opset,
