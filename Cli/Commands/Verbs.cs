@@ -13,6 +13,7 @@ internal static class Verbs
         Logits.LogitsCommand.Create(context),
         Validate.ValidateCommand.Create(context),
         Generate.GenerateCommand.Create(context),
+        Tokenize.TokenizeCommand.Create(context),
         Inspect.InspectCommand.Create(context),
         Bench.BenchCommand.Create(context),
         Models.ModelsCommand.Create(context),

@@ -36,6 +36,31 @@ const corpusText = fs.readFileSync(path.join(here, 'corpus.txt'), 'utf8');
 const cases = corpusText.split('\n').filter((l) => l.length > 0 && !l.startsWith('#')).map(unescape);
 cases.push('');                                   // nothing but the special tokens
 cases.push(cases.join('\n'));                     // every case at once, newlines between
+cases.push(...fuzzCases(300));
+
+// Random strings over fragments chosen to meet at awkward boundaries: spaces and marks beside
+// added tokens, digits beside letters, halves of emoji sequences. Seeded, so the same every run.
+function fuzzCases(count) {
+  const fragments = ['a', 'b', 'Z', 'hello', 'world', 'hello world', 'The', "'s", "'LL", '0', '7', '42', '1999', ' ', '  ', '\t', '\n',
+    '\r\n', '\u00a0', '\u3000', '.', ',', '!', '?', '-', '_', '...', '(', ')', '"', '<', '>', '/', '|', '<s>', '</s>', '<bos>',
+    '<eos>', '<pad>', '<unk>', '<mask>', '<|endoftext|>', '<|padding|>', '<extra_id_1>', '\u2581', 'e\u0301', '\u00e9', '\u0301',
+    'ﬁ', '①', 'Ａ', 'ß', 'İ', 'Σ', 'ж', '中', '文', 'の', '한', 'ก', 'ि', 'क्ष', '😀', '👍🏽', '👨\u200d👩', '\u200d', '\ufe0f',
+    '🇫🇷', '𝐀', '𠀀', '\u0085', '\u200b', '\ufeff', '\u0000', '\u001b'];
+  let seed = 20240531;
+  const random = () => {                          // mulberry32
+    seed = (seed + 0x6D2B79F5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const result = [];
+  for (let i = 0; i < count; i++) {
+    const parts = [];
+    for (let n = 1 + Math.floor(random() * 12); n > 0; n--) parts.push(fragments[Math.floor(random() * fragments.length)]);
+    result.push(parts.join(''));
+  }
+  return result;
+}
 
 // ---- SentencePiece Unigram models, trained here and converted like transformers' T5Converter ----
 function readVarint(buf, pos) {
@@ -149,7 +174,7 @@ function unigramByteFallback() {
 // ---- tokenizers derived from real vocabularies, to check more components against the reference ----
 const LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 function derived(base, change) {
-  const json = readJson(base);
+  const json = typeof base === 'string' ? readJson(base) : structuredClone(base);
   change(json);
   return json;
 }
@@ -159,6 +184,7 @@ function addTokens(json, tokens) {
 }
 
 const gpt2 = path.join(pkg('tokenizer-gpt2'), 'tokenizer.json');
+const t5 = t5Style();
 const llama2 = path.join(pkg('tokenizer-llama2'), 'tokenizer.json');
 const families = [
   // (a) byte-level BPE: GPT-2's file; GPT-NeoX-20B (RWKV-4 Pile, Mamba) has the same components plus NFC
@@ -212,9 +238,41 @@ const families = [
     j.model.byte_fallback = false;
   }) },
   // (c) Unigram with a Precompiled normalizer (T5 / Switch Transformers)
-  { name: 't5-style', json: t5Style() },
+  { name: 't5-style', json: t5 },
   { name: 'unigram-bytefallback', json: unigramByteFallback() },
+  { name: 'unigram-component-zoo', json: derived(t5, (j) => {
+    j.normalizer = { type: 'Sequence', normalizers: [{ type: 'Nmt' }, { type: 'NFD' }, { type: 'StripAccents' }, { type: 'NFC' }] };
+    j.pre_tokenizer = { type: 'Sequence', pretokenizers: [
+      { type: 'CharDelimiterSplit', delimiter: ' ' },
+      { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'never', split: false }] };
+    j.decoder = { type: 'Sequence', decoders: [
+      { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'never', split: false },
+      { type: 'Strip', content: ' ', start: 2, stop: 1 }] };
+  }) },
+  // WordPiece (BERT's pipeline), with a vocabulary made from the trained Unigram pieces
+  { name: 'bert-style', json: bertStyle() },
 ];
+
+function bertStyle() {
+  const pieces = t5.model.vocab.map(([p]) => p);
+  const vocab = {};
+  for (const t of ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']) vocab[t] = Object.keys(vocab).length;
+  for (const p of pieces) {
+    if (p.startsWith('<')) continue;
+    const word = p.startsWith('\u2581') ? p.slice(1).toLowerCase() : '##' + p.toLowerCase();
+    if (word.length > 0 && word !== '##' && !(word in vocab)) vocab[word] = Object.keys(vocab).length;
+  }
+  const special = (id, content) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  return {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'].map((t, i) => special(i, t)),
+    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+    pre_tokenizer: { type: 'BertPreTokenizer' },
+    post_processor: { type: 'BertProcessing', sep: ['[SEP]', 3], cls: ['[CLS]', 2] },
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
+  };
+}
 
 // ---- run both implementations over the corpus ----
 for (const family of families) {
@@ -238,6 +296,7 @@ for (const family of families) {
     const row = {
       text, ids, tokens: enc.getTokens(), ids_plain: plain.getIds(),
       decoded: await rust.decode(ids, false), decoded_skip_special: await rust.decode(ids, true),
+      decoded_plain: await rust.decode(plain.getIds(), false),
     };
     if (js) {
       try {

@@ -63,6 +63,13 @@ internal static class GenerateExecution
                 if (texts[row].ToString().Contains(stop, StringComparison.Ordinal)) stopped[row] = true;
         }, resumed, request.SaveState is null ? null : state => SaveState(state, request.SaveState));
 
+        // A stream that ended inside a multi-byte character still owes its last bytes.
+        for (int r = 0; r < prompts.Count; r++)
+        {
+            string rest = decoders[r]?.Flush() ?? "";
+            texts[r].Append(rest);
+            if (stream) context.Out.Write(rest);
+        }
         if (stream) context.Out.WriteLine();
         if (request.Json)
         {

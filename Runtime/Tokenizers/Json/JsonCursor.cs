@@ -21,6 +21,9 @@ internal readonly struct JsonCursor
 
     public string File { get; }
 
+    /// <summary>The element itself, for readers that walk large arrays and objects without a cursor per item.</summary>
+    public JsonElement Element => element;
+
     public string Path { get; }
 
     public JsonValueKind Kind => element.ValueKind;
@@ -84,6 +87,12 @@ internal readonly struct JsonCursor
             return element.GetArrayLength();
         }
     }
+
+    /// <summary>A cursor on an item of this array, for error messages of readers that walk <see cref="Element"/>.</summary>
+    public JsonCursor Item(int index, JsonElement item) => new(item, File, $"{Path}[{index}]");
+
+    /// <summary>A cursor on a member of this object, for error messages of readers that walk <see cref="Element"/>.</summary>
+    public JsonCursor Member(string name, JsonElement value) => new(value, File, Child(name));
 
     public IEnumerable<JsonCursor> Items()
     {

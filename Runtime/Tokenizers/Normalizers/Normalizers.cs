@@ -70,17 +70,21 @@ internal sealed class StripNormalizer(bool left, bool right) : Normalizer
     }
 }
 
-/// <summary>Removes combining marks (used after NFD/NFKD to drop accents).</summary>
+/// <summary>Removes combining marks, all three kinds (used after NFD/NFKD to drop accents).</summary>
 internal sealed class StripAccentsNormalizer : Normalizer
 {
-    public override string Normalize(string text) => RemoveMarks(text);
+    public override string Normalize(string text) => RemoveMarks(text, nonSpacingOnly: false);
 
-    public static string RemoveMarks(string text)
+    /// <param name="nonSpacingOnly">Only Mn, as BertNormalizer's accent stripping does.</param>
+    public static string RemoveMarks(string text, bool nonSpacingOnly)
     {
         var builder = new StringBuilder(text.Length);
         foreach (var rune in text.EnumerateRunes())
         {
-            if (Rune.GetUnicodeCategory(rune) is not (UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark))
+            var category = Rune.GetUnicodeCategory(rune);
+            var remove = category == UnicodeCategory.NonSpacingMark
+                || (!nonSpacingOnly && category is UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark);
+            if (!remove)
                 builder.Append(rune);
         }
         return builder.Length == text.Length ? text : builder.ToString();
@@ -94,6 +98,8 @@ internal sealed class ReplaceNormalizer(OnigRegex pattern, string content) : Nor
 
     public static string Replace(OnigRegex pattern, string content, string text)
     {
+        if (pattern.IsLiteral && pattern.Pattern.Length > 0)
+            return text.Replace(pattern.Pattern, content, StringComparison.Ordinal);
         var matches = new List<(int Start, int Length)>();
         pattern.FindAll(text, matches);
         if (matches.Count == 0)
@@ -157,7 +163,7 @@ internal sealed class BertNormalizer(bool cleanText, bool handleChineseChars, bo
         }
         var result = builder.ToString();
         if (stripAccents)
-            result = StripAccentsNormalizer.RemoveMarks(UnicodeNormalization.Normalize(result, NormalizationForm.FormD));
+            result = StripAccentsNormalizer.RemoveMarks(UnicodeNormalization.Normalize(result, NormalizationForm.FormD), nonSpacingOnly: true);
         return lowercase ? new LowercaseNormalizer().Normalize(result) : result;
     }
 

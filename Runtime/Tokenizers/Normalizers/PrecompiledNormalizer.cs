@@ -23,6 +23,8 @@ internal sealed class PrecompiledNormalizer : Normalizer
 {
     private readonly uint[] units;
     private readonly byte[] pool;
+    private string?[]? charMemo;   // filled lazily; racing writers store the same values
+    private static readonly string NoReplacement = new('\0', 1);
 
     private PrecompiledNormalizer(uint[] units, byte[] pool)
     {
@@ -61,7 +63,20 @@ internal sealed class PrecompiledNormalizer : Normalizer
         var position = 0;
         while (position < span.Length)
         {
-            var clusterLength = StringInfo.GetNextTextElementLength(span[position..]);
+            var c = span[position];
+            // Between two ASCII characters there is always a cluster boundary, except in CR LF.
+            var clusterLength = c < 0x80 && c != '\r' && (position + 1 == span.Length || span[position + 1] < 0x80)
+                ? 1
+                : StringInfo.GetNextTextElementLength(span[position..]);
+            if (clusterLength == 1 && !char.IsSurrogate(c))
+            {
+                if (TransformChar(c) is { } single)
+                    (builder ??= Start(text, position)).Append(single);
+                else
+                    builder?.Append(c);
+                position++;
+                continue;
+            }
             var cluster = span.Slice(position, clusterLength);
             if (Encoding.UTF8.GetByteCount(cluster) < 6)
             {
@@ -84,6 +99,19 @@ internal sealed class PrecompiledNormalizer : Normalizer
             }
         }
         return builder?.ToString() ?? text;
+    }
+
+    // A lone BMP character is looked up once: most text is made of few distinct characters.
+    private string? TransformChar(char c)
+    {
+        var memo = charMemo ??= new string?[char.MaxValue + 1];
+        if (memo[c] is { } known)
+            return ReferenceEquals(known, NoReplacement) ? null : known;
+        Span<byte> utf8 = stackalloc byte[3];
+        var count = Encoding.UTF8.GetBytes([c], utf8);
+        var replacement = Transform(utf8[..count]);
+        memo[c] = replacement ?? NoReplacement;
+        return replacement;
     }
 
     private static StringBuilder Start(string text, int position) =>

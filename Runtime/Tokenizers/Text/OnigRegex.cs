@@ -23,13 +23,17 @@ internal sealed class OnigRegex
 
     private readonly Regex regex;
 
-    private OnigRegex(Regex regex, string pattern)
+    private OnigRegex(Regex regex, string pattern, bool isLiteral = false)
     {
         this.regex = regex;
         Pattern = pattern;
+        IsLiteral = isLiteral;
     }
 
     public string Pattern { get; }
+
+    /// <summary>Whether <see cref="Pattern"/> is plain text (a {"String": ...} pattern).</summary>
+    public bool IsLiteral { get; }
 
     /// <summary>Compiles <paramref name="pattern"/>; <paramref name="component"/> names the
     /// owner (e.g. "pre_tokenizer Split") in the NotSupportedException when .NET cannot run it.</summary>
@@ -51,7 +55,7 @@ internal sealed class OnigRegex
 
     /// <summary>A regex for a literal string, as tokenizer.json's {"String": ...} patterns mean.</summary>
     public static OnigRegex Literal(string text) =>
-        new(new Regex(Regex.Escape(text), RegexOptions.CultureInvariant), text);
+        new(new Regex(Regex.Escape(text), RegexOptions.CultureInvariant), text, isLiteral: true);
 
     /// <summary>Appends every match of the pattern in <paramref name="text"/> as (start, length).</summary>
     public void FindAll(string text, List<(int Start, int Length)> matches)
