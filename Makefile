@@ -11,7 +11,9 @@ DEMO_OUT    := out/demo-rwkv
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: all build native test demo bench clean
+TOKREF_OUT  := tools/tokenizer-reference/out/.done
+
+.PHONY: all build native tokenizer-reference test demo bench clean
 
 all: build
 
@@ -35,7 +37,14 @@ build: $(NATIVE)
 	@chmod +x bin/recur
 	@echo "built: ./bin/recur"
 
-test: build
+# Reference token ids from Hugging Face tokenizers (npm) for the tokenizer equality tests.
+tokenizer-reference: $(TOKREF_OUT)
+
+$(TOKREF_OUT): tools/tokenizer-reference/package-lock.json tools/tokenizer-reference/reference.mjs tools/tokenizer-reference/corpus.txt tools/tokenizer-reference/fetch.sh
+	bash tools/tokenizer-reference/fetch.sh
+	@touch $(TOKREF_OUT)
+
+test: build $(TOKREF_OUT)
 	$(DOTNET) test tests/Recur.Tests -c $(CONFIG) --no-build --nologo
 
 # Convert the RWKV-4 checkpoint that ships in tests/golden, check it against Hugging Face's logits, generate.

@@ -53,7 +53,10 @@ public static class Converter
     };
 
     /// <param name="verify">Called with the finished temporary folder before it replaces anything (e.g. load it in ONNX Runtime).</param>
-    public static ConvertResult Convert(ConvertOptions options, Action<string>? verify = null, Action<string>? progress = null)
+    /// <param name="progress">Lines of what happens, for the user.</param>
+    /// <param name="bytesWritten">Weight bytes written so far and the total, as the package is written.</param>
+    public static ConvertResult Convert(ConvertOptions options, Action<string>? verify = null, Action<string>? progress = null,
+        Action<long, long>? bytesWritten = null)
     {
         string source = ResolveSource(options);
         string target = Path.GetFullPath(options.OutputDir);
@@ -82,12 +85,20 @@ public static class Converter
                 progress?.Invoke($"writing {file} ({graph.Graph.NodeCount} nodes, {graph.Graph.Initializers.Count} initializers)");
             }
             string manifestJson = manifest.ToJson();
+            long total = model.Graphs.Sum(g => g.Graph.Initializers.Sum(i => i.ByteSize)), before = 0;
             foreach (var graph in model.Graphs)
             {
+                long offset = before;
                 // The state contract travels inside the model too, so a bare model.onnx still explains itself.
                 var meta = new Dictionary<string, string> { ["recur.package"] = manifestJson, ["recur.graph_role"] = graph.Role };
                 files.AddRange(ModelWriter.Write(graph.Graph, Path.Combine(temp, graphFiles[graph.Role]),
-                    new ModelWriteOptions { ExternalData = options.ExternalData, Metadata = meta }));
+                    new ModelWriteOptions
+                    {
+                        ExternalData = options.ExternalData,
+                        Metadata = meta,
+                        Progress = bytesWritten is null ? null : done => bytesWritten(offset + done, total),
+                    }));
+                before += graph.Graph.Initializers.Sum(i => i.ByteSize);
             }
             File.WriteAllText(Path.Combine(temp, PackageManifest.FileName), manifestJson);
             foreach (var (name, text) in model.ExtraFiles) File.WriteAllText(Path.Combine(temp, name), text);

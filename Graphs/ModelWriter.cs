@@ -10,6 +10,8 @@ public sealed record ModelWriteOptions
     public ExternalDataMode ExternalData { get; init; } = ExternalDataMode.Auto;
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
     public string ProducerVersion { get; init; } = "0.1";
+    /// <summary>Called after each initializer with the bytes of weights written so far by this call.</summary>
+    public Action<long>? Progress { get; init; }
 }
 
 /// <summary>Writes a built graph as an ONNX model, with weights inline or in a `.data` file beside it.</summary>
@@ -49,6 +51,7 @@ public static class ModelWriter
         string dataName = Path.GetFileName(path) + ".data";
         using (var data = external ? new FileStream(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, dataName), FileMode.Create, FileAccess.Write) : null)
         {
+            long done = 0;
             foreach (var init in graph.Initializers)
             {
                 var tensor = new TensorProto { Name = init.Name, DataType = (int)init.Type };
@@ -69,6 +72,8 @@ public static class ModelWriter
                 }
                 else tensor.RawData = ByteString.CopyFrom(bytes);
                 model.Graph.Initializer.Add(tensor);
+                done += bytes.LongLength;
+                options.Progress?.Invoke(done);
             }
             if (data is not null) written.Add(data.Name);
         }

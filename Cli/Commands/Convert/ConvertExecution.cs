@@ -27,11 +27,12 @@ internal static class ConvertExecution
         };
         var clock = Stopwatch.StartNew();
         Action<string>? progress = request.Quiet ? null : line => context.Err.WriteLine(line);
+        var bar = request.Quiet ? null : new ByteProgress(context, "writing weights");
         var result = Converter.Convert(options, verify: session is null ? null : folder =>
         {
             progress?.Invoke("verifying: loading the package in ONNX Runtime and running one token");
             SelfCheck.Run(folder, session, context);
-        }, progress);
+        }, progress, bar is null ? null : bar.Report);
         if (!request.Quiet)
         {
             context.Out.WriteLine($"converted {result.Manifest.ModelType} ({result.Manifest.HfClass}) -> {result.OutputDir}");
