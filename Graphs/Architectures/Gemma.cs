@@ -137,7 +137,10 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
             var attention = Attention(b, cfg, i, Norm(b, cfg, x, $"{p}.input_layernorm.weight"), queryPositions, keyPositions, mask);
             if (variant.SandwichNorms) attention = Norm(b, cfg, attention, $"{p}.post_attention_layernorm.weight");
             x = b.Add(x, attention);
-            var mlp = Mlp(b, cfg, i, Norm(b, cfg, x, variant.SandwichNorms ? $"{p}.pre_feedforward_layernorm.weight" : $"{p}.post_attention_layernorm.weight"));
+            var preMlp = Norm(b, cfg, x, variant.SandwichNorms ? $"{p}.pre_feedforward_layernorm.weight" : $"{p}.post_attention_layernorm.weight");
+            Value mlp;
+            using (b.Scope("mlp"))
+                mlp = b.GatedMlp(preMlp, $"{p}.mlp", cfg.Hidden, cfg.Intermediate, cfg.Activation);
             if (variant.SandwichNorms) mlp = Norm(b, cfg, mlp, $"{p}.post_feedforward_layernorm.weight");
             x = b.Add(x, mlp);
         }
@@ -158,8 +161,7 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
         string p = $"model.layers.{layer}.self_attn";
         string? Bias(string proj) => cfg.AttentionBias ? $"{p}.{proj}.bias" : null;
         long d = cfg.HeadDim;
-        // [B, T, heads * d] -> [B, heads, T, d]
-        Value Heads(Value y, long heads) => b.Transpose(b.Reshape(y, 0, 0, heads, d), 0, 2, 1, 3);
+        Value Heads(Value y, long heads) => b.SplitHeads(y, heads, d);
         var q = Heads(b.Linear(h, $"{p}.q_proj.weight", cfg.Hidden, cfg.Heads * d, Bias("q_proj")), cfg.Heads);
         var k = Heads(b.Linear(h, $"{p}.k_proj.weight", cfg.Hidden, cfg.KvHeads * d, Bias("k_proj")), cfg.KvHeads);
         var v = Heads(b.Linear(h, $"{p}.v_proj.weight", cfg.Hidden, cfg.KvHeads * d, Bias("v_proj")), cfg.KvHeads);
@@ -174,26 +176,12 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
         b.StateOutput(pastKey, key);
         b.StateOutput(pastValue, value);
 
-        var merged = b.Reshape(b.Transpose(output, 0, 2, 1, 3), 0, 0, cfg.Heads * d);
-        return b.Linear(merged, $"{p}.o_proj.weight", cfg.Heads * d, cfg.Hidden, Bias("o_proj"));
+        return b.Linear(b.MergeHeads(output), $"{p}.o_proj.weight", cfg.Heads * d, cfg.Hidden, Bias("o_proj"));
     }
 
-    private static Value Mlp(GraphBuilder b, Config cfg, int layer, Value f)
-    {
-        using var _ = b.Scope("mlp");
-        string p = $"model.layers.{layer}.mlp";
-        var gate = b.Activation(cfg.Activation, b.Linear(f, $"{p}.gate_proj.weight", cfg.Hidden, cfg.Intermediate));
-        var up = b.Linear(f, $"{p}.up_proj.weight", cfg.Hidden, cfg.Intermediate);
-        return b.Linear(b.Mul(gate, up), $"{p}.down_proj.weight", cfg.Intermediate, cfg.Hidden);
-    }
-
-    /// <summary>GemmaRMSNorm: float32, weight (1 + w) folded at conversion (exact: HF adds 1 in float32 too).</summary>
-    private static Value Norm(GraphBuilder b, Config cfg, Value x, string weightName)
-    {
-        var parts = weightName.Split('.');
-        using var _ = b.Scope(parts[^2]);
-        return b.RmsNorm(x, b.Weight(weightName, [cfg.Hidden], fold: w => 1 + w), cfg.Epsilon);
-    }
+    /// <summary>GemmaRMSNorm: float32, weight (1 + w).</summary>
+    private static Value Norm(GraphBuilder b, Config cfg, Value x, string weightName) =>
+        b.RmsNorm(x, weightName, cfg.Hidden, cfg.Epsilon, plusOne: true);
 
     /// <summary>
     /// onnxruntime-genai's genai_config.json (model types gemma / gemma2). The graph derives positions from

@@ -87,10 +87,10 @@ public sealed class Mamba : IArchitecture
         {
             using var _ = b.Scope($"layers.{i}");
             string p = $"backbone.layers.{i}";
-            var normed = b.RmsNorm(x, b.Weight($"{p}.norm.weight", [cfg.Hidden]), cfg.Epsilon);
+            var normed = b.RmsNorm(x, $"{p}.norm.weight", cfg.Hidden, cfg.Epsilon);
             x = b.Add(x, Mixer(b, cfg, i, normed));
         }
-        x = b.RmsNorm(x, b.Weight("backbone.norm_f.weight", [cfg.Hidden]), cfg.Epsilon);
+        x = b.RmsNorm(x, "backbone.norm_f.weight", cfg.Hidden, cfg.Epsilon);
 
         b.LogitsOutput(b.LmHead(tables, x));
         return ExportedModel.DecoderOnly(b);

@@ -139,7 +139,8 @@ public sealed class RecurrentGemma : IArchitecture
                 ? RecurrentBlock(b, cfg, i, t, reset)
                 : AttentionBlock(b, cfg, i, t, positions, length, windowMask!);
             x = b.Add(x, t);
-            x = b.Add(x, Mlp(b, cfg, i, RmsNorm(b, cfg, x, $"{p}.channel_pre_norm.weight")));
+            using (b.Scope("mlp_block"))
+                x = b.Add(x, b.GatedMlp(RmsNorm(b, cfg, x, $"{p}.channel_pre_norm.weight"), $"{p}.mlp_block", cfg.Hidden, cfg.Intermediate, cfg.Activation, biases: true));
         }
         b.StateOutput(start, b.Add(start, length));
 
@@ -150,7 +151,7 @@ public sealed class RecurrentGemma : IArchitecture
 
     /// <summary>Gemma's RMSNorm scales by (1 + weight): the +1 is folded at conversion (one float32 add, as HF).</summary>
     private static Value RmsNorm(GraphBuilder b, Config cfg, Value x, string weightName) =>
-        b.RmsNorm(x, b.Weight(weightName, [cfg.Hidden], fold: w => 1f + w), cfg.Epsilon);
+        b.RmsNorm(x, weightName, cfg.Hidden, cfg.Epsilon, plusOne: true);
 
     private static Value RecurrentBlock(GraphBuilder b, Config cfg, int layer, Value x, Value reset)
     {
@@ -178,7 +179,7 @@ public sealed class RecurrentGemma : IArchitecture
         Value Project(string name, int heads)
         {
             var proj = b.Linear(x, $"{p}.{name}.weight", cfg.Hidden, heads * d, cfg.AttentionBias ? $"{p}.{name}.bias" : null);
-            return b.Transpose(b.Reshape(proj, 0, 0, heads, d), 0, 2, 1, 3);        // [B, heads, T, D]
+            return b.SplitHeads(proj, heads, d);
         }
         var q = b.Rotary(Project("q_proj", cfg.Heads), positions, cfg.Theta, cfg.RotaryDim);
         var k = b.Rotary(Project("k_proj", cfg.KvHeads), positions, cfg.Theta, cfg.RotaryDim);
@@ -198,19 +199,9 @@ public sealed class RecurrentGemma : IArchitecture
 
         // HF scales by head_dim ** -0.5 (not by the query's own width).
         var attended = b.ScaledDotProductAttention(q, keys, values, (float)Math.Pow(d, -0.5), mask);   // [B, H, T, D]
-        var merged = b.Reshape(b.Transpose(attended, 0, 2, 1, 3), 0, 0, cfg.Heads * d);
-        return b.Linear(merged, $"{p}.o_proj.weight", cfg.Heads * d, cfg.Hidden, $"{p}.o_proj.bias");
+        return b.Linear(b.MergeHeads(attended), $"{p}.o_proj.weight", cfg.Heads * d, cfg.Hidden, $"{p}.o_proj.bias");
     }
 
-    /// <summary>down(act(gate(x)) * up(x)), every projection with a bias.</summary>
-    private static Value Mlp(GraphBuilder b, Config cfg, int layer, Value x)
-    {
-        using var _ = b.Scope("mlp_block");
-        string p = $"model.layers.{layer}.mlp_block";
-        var gate = b.Activation(cfg.Activation, b.Linear(x, $"{p}.gate_proj.weight", cfg.Hidden, cfg.Intermediate, $"{p}.gate_proj.bias"));
-        var up = b.Linear(x, $"{p}.up_proj.weight", cfg.Hidden, cfg.Intermediate, $"{p}.up_proj.bias");
-        return b.Linear(b.Mul(gate, up), $"{p}.down_proj.weight", cfg.Intermediate, cfg.Hidden, $"{p}.down_proj.bias");
-    }
 
     /// <summary>
     /// True local attention as an additive bias [B, 1, T, window - 1 + T]: the query at position q sees the

@@ -191,19 +191,17 @@ public sealed class SwitchTransformers : IArchitecture
     }
 
     /// <summary>T5LayerNorm: x / sqrt(mean(x^2) + eps) * weight, no mean subtraction and no bias.</summary>
-    private static Value Norm(GraphBuilder b, Config cfg, Value x, string weightName) =>
-        b.RmsNorm(x, b.Weight(weightName, [cfg.Model]), cfg.Epsilon);
+    private static Value Norm(GraphBuilder b, Config cfg, Value x, string weightName) => b.RmsNorm(x, weightName, cfg.Model, cfg.Epsilon);
 
     /// <summary>A q/k/v projection split into heads: [B, T, d_model] -> [B, H, T, d_kv].</summary>
     private static Value Heads(GraphBuilder b, Config cfg, Value x, string weightName) =>
-        b.Transpose(b.Reshape(b.Linear(x, weightName, cfg.Model, (long)cfg.Heads * cfg.KeyValue), 0, 0, cfg.Heads, cfg.KeyValue), 0, 2, 1, 3);
+        b.SplitHeads(b.Linear(x, weightName, cfg.Model, (long)cfg.Heads * cfg.KeyValue), cfg.Heads, cfg.KeyValue);
 
     /// <summary>T5 attention: no 1/sqrt(d_kv) scaling (folded into the initialisation of q), then the output projection.</summary>
     private static Value Attention(GraphBuilder b, Config cfg, Value q, Value k, Value v, Value? bias, string outName)
     {
         var context = b.ScaledDotProductAttention(q, k, v, scale: 1f, bias);
-        var merged = b.Reshape(b.Transpose(context, 0, 2, 1, 3), 0, 0, (long)cfg.Heads * cfg.KeyValue);
-        return b.Linear(merged, outName, (long)cfg.Heads * cfg.KeyValue, cfg.Model);
+        return b.Linear(b.MergeHeads(context), outName, (long)cfg.Heads * cfg.KeyValue, cfg.Model);
     }
 
     /// <summary>The block's feed-forward on the normed input: dense wo(act(wi(x))) or the top-1 mixture of experts.</summary>

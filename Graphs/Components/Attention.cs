@@ -5,6 +5,16 @@ namespace Recur.Graphs;
 
 public sealed partial class GraphBuilder
 {
+    /// <summary>[B, T, heads * headDim] -> [B, heads, T, headDim].</summary>
+    public Value SplitHeads(Value x, long heads, long headDim) => Transpose(Reshape(x, 0, 0, heads, headDim), 0, 2, 1, 3);
+
+    /// <summary>[B, heads, T, headDim] -> [B, T, heads * headDim].</summary>
+    public Value MergeHeads(Value x)
+    {
+        long width = (x[1].Size ?? throw Error("MergeHeads", $"heads must be known: {x}")) * (x[3].Size ?? throw Error("MergeHeads", $"head dim must be known: {x}"));
+        return Reshape(Transpose(x, 0, 2, 1, 3), 0, 0, width);
+    }
+
     /// <summary>
     /// softmax(q k^T * scale [soft-capped] + bias) v, in float32, for every attention in Recur.
     /// <code>

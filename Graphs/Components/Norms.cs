@@ -13,6 +13,16 @@ public sealed partial class GraphBuilder
     }
 
     /// <summary>
+    /// RMS norm with its weight pulled by name; <paramref name="plusOne"/> is Gemma's (1 + weight),
+    /// folded at conversion (exact: HF adds 1 in float32 too).
+    /// </summary>
+    public Value RmsNorm(Value x, string weightName, long features, float epsilon, bool plusOne = false)
+    {
+        using var _ = Scope(ShortName(weightName));
+        return RmsNorm(x, Weight(weightName, [features], fold: plusOne ? w => 1f + w : null), epsilon);
+    }
+
+    /// <summary>
     /// RMS norm over the last axis, computed in float32 whatever x's dtype:
     /// y = x / sqrt(mean(x^2) + eps) * weight. Gemma-style "(1 + w)" is folded into the weight by the caller.
     /// </summary>
