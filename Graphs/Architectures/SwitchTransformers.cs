@@ -104,6 +104,8 @@ public sealed class SwitchTransformers : IArchitecture
     {
         var b = new GraphBuilder("switch_transformers_encoder", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType };
         var ids = b.Input("input_ids", TensorDType.Int64, "batch", "encoder_sequence");
+        // 1 = token, 0 = padding (T5 pads on the right, so real tokens keep their positions).
+        var mask = b.Input("attention_mask", TensorDType.Int64, "batch", "encoder_sequence");
         var x = b.Embedding(ids, "shared.weight", cfg.Vocab, cfg.Model);
 
         Value bias;
@@ -111,7 +113,7 @@ public sealed class SwitchTransformers : IArchitecture
         {
             var positions = b.Range(b.Constant(0L), b.Squeeze(b.DimOf(ids, 1), 0), b.Constant(1L));
             var table = b.Weight("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", [cfg.Buckets, cfg.Heads]);
-            bias = b.RelativePositionBias(positions, positions, table, bidirectional: true, cfg.Buckets, cfg.MaxDistance);
+            bias = b.Add(b.RelativePositionBias(positions, positions, table, bidirectional: true, cfg.Buckets, cfg.MaxDistance), PaddingBias(b, mask));
         }
         for (int i = 0; i < cfg.EncoderLayers; i++)
         {
@@ -125,7 +127,8 @@ public sealed class SwitchTransformers : IArchitecture
         var encoded = Norm(b, cfg, x, "encoder.final_layer_norm.weight");
 
         // The decoder's cross-attention keys and values depend only on the encoder output: computed here, once per input.
-        feeds = [];
+        feeds = [new EncoderFeed("encoder_attention_mask", "encoder_attention_mask")];
+        b.Output(mask, "encoder_attention_mask");
         for (int i = 0; i < cfg.DecoderLayers; i++)
         {
             using var _ = b.Scope($"decoder.block.{i}.cross");
@@ -149,6 +152,8 @@ public sealed class SwitchTransformers : IArchitecture
         var cross = Enumerable.Range(0, cfg.DecoderLayers).Select(i => (
             Key: b.Input($"cross.{i}.key", TensorDType.Float32, "batch", cfg.Heads, "encoder_sequence", cfg.KeyValue),
             Value: b.Input($"cross.{i}.value", TensorDType.Float32, "batch", cfg.Heads, "encoder_sequence", cfg.KeyValue))).ToList();
+        var encoderMask = b.Input("encoder_attention_mask", TensorDType.Int64, "batch", "encoder_sequence");
+        var crossBias = PaddingBias(b, encoderMask);
         var tables = b.Embeddings("shared.weight", cfg.Vocab, cfg.Model, cfg.TieEmbeddings, "lm_head.weight");
         var y = b.Embed(tables, ids);
 
@@ -179,8 +184,8 @@ public sealed class SwitchTransformers : IArchitecture
             y = b.Add(y, Attention(b, cfg, q, k, v, bias, $"{p}.0.SelfAttention.o.weight"));
 
             h = Norm(b, cfg, y, $"{p}.1.layer_norm.weight");
-            // Cross-attention has no position bias (and no mask: every encoder position is a token).
-            y = b.Add(y, Attention(b, cfg, Heads(b, cfg, h, $"{p}.1.EncDecAttention.q.weight"), cross[i].Key, cross[i].Value, null, $"{p}.1.EncDecAttention.o.weight"));
+            // Cross-attention has no position bias; padded encoder positions are masked.
+            y = b.Add(y, Attention(b, cfg, Heads(b, cfg, h, $"{p}.1.EncDecAttention.q.weight"), cross[i].Key, cross[i].Value, crossBias, $"{p}.1.EncDecAttention.o.weight"));
             y = b.Add(y, FeedForward(b, cfg, Norm(b, cfg, y, $"{p}.2.layer_norm.weight"), $"{p}.2.mlp", "decoder", i, Config.IsSparse(i, cfg.DecoderSparseStep)));
         }
         y = Norm(b, cfg, y, "decoder.final_layer_norm.weight");
@@ -192,6 +197,14 @@ public sealed class SwitchTransformers : IArchitecture
 
     /// <summary>T5LayerNorm: x / sqrt(mean(x^2) + eps) * weight, no mean subtraction and no bias.</summary>
     private static Value Norm(GraphBuilder b, Config cfg, Value x, string weightName) => b.RmsNorm(x, weightName, cfg.Model, cfg.Epsilon);
+
+    /// <summary>HF's extended attention mask: (1 - mask) * float32 min over the keys, [B, 1, 1, S].</summary>
+    private static Value PaddingBias(GraphBuilder b, Value mask)
+    {
+        using var _ = b.Scope("padding_bias");
+        var padding = b.Sub(b.Constant(1f), b.Cast(mask, TensorDType.Float32));
+        return b.Unsqueeze(b.Mul(padding, float.MinValue), 1, 2);
+    }
 
     /// <summary>A q/k/v projection split into heads: [B, T, d_model] -> [B, H, T, d_kv].</summary>
     private static Value Heads(GraphBuilder b, Config cfg, Value x, string weightName) =>

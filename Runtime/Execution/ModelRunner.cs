@@ -72,17 +72,21 @@ public sealed class ModelRunner : IDisposable
     }
 
     /// <summary>Encoder-decoder packages: runs the encoder once and keeps what it feeds the decoder in the state.</summary>
-    public void Encode(ModelState state, ReadOnlySpan<long> ids, int length)
+    /// <param name="attentionMask">1 = token, 0 = padding, per encoder position; empty means all tokens.</param>
+    public void Encode(ModelState state, ReadOnlySpan<long> ids, int length, ReadOnlySpan<long> attentionMask = default)
     {
         if (Encoder is null) throw new InvalidOperationException($"{Package.Directory}: this package has no encoder");
         CheckIds(ids, state.Batch, length);
+        if (!attentionMask.IsEmpty && attentionMask.Length != ids.Length)
+            throw new ArgumentException($"encoder attention mask has {attentionMask.Length} entries for {state.Batch} x {length} tokens");
         using var input = OrtValue.FromArray(ids.ToArray(), [state.Batch, length]);
         var names = new List<string> { InputIds };
         var values = new List<OrtValue> { input };
         OrtValue? mask = null;
         if (Encoder.Inputs.Any(i => i.Name == AttentionMask))
         {
-            mask = OrtValue.FromArray(Enumerable.Repeat(1L, state.Batch * length).ToArray(), [state.Batch, length]);
+            var maskValues = attentionMask.IsEmpty ? Enumerable.Repeat(1L, state.Batch * length).ToArray() : attentionMask.ToArray();
+            mask = OrtValue.FromArray(maskValues, [state.Batch, length]);
             names.Add(AttentionMask);
             values.Add(mask);
         }

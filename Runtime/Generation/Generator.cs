@@ -46,9 +46,19 @@ public static class Generator
             if (runner.Package.IsEncoderDecoder && resume is null)
             {
                 var enc = request.EncoderInputs ?? throw new ArgumentException("an encoder-decoder model needs encoder input");
+                // Encoder inputs of different lengths are padded on the right and masked, as T5 tokenizers pad.
                 int encLength = enc.Max(e => e.Length);
-                if (enc.Any(e => e.Length != encLength)) throw new NotSupportedException("encoder inputs of different lengths in one batch are not supported yet");
-                runner.Encode(state, enc.SelectMany(e => e).ToArray(), encLength);
+                long pad = runner.Package.Generation.PadTokenId ?? 0;
+                var encIds = new long[batch * encLength];
+                var encMask = new long[batch * encLength];
+                for (int r = 0; r < batch; r++)
+                    for (int t = 0; t < encLength; t++)
+                    {
+                        bool real = t < enc[r].Length;
+                        encIds[r * encLength + t] = real ? enc[r][t] : pad;
+                        encMask[r * encLength + t] = real ? 1 : 0;
+                    }
+                runner.Encode(state, encIds, encLength, encMask);
             }
 
             int length = request.Prompts.Max(p => p.Length);

@@ -197,13 +197,18 @@ public sealed class SwitchTests
             using var decoder = InferenceSession.FromFile(Path.Combine(run.dir, "decoder.onnx"), options);
             var (encoderIds, encoderShape) = GoldenChecks.ReadIds(caseName, "encoder_input_ids");
             var (decoderIds, decoderShape) = GoldenChecks.ReadIds(caseName, "decoder_input_ids");
-            run.RunGraph(encoder, new() { ["input_ids"] = OrtValue.FromArray(encoderIds, encoderShape) });
+            run.RunGraph(encoder, new()
+            {
+                ["input_ids"] = OrtValue.FromArray(encoderIds, encoderShape),
+                ["attention_mask"] = OrtValue.FromArray(Enumerable.Repeat(1L, encoderIds.Length).ToArray(), encoderShape),
+            });
             var feeds = new Dictionary<string, OrtValue> { ["input_ids"] = OrtValue.FromArray(decoderIds, decoderShape) };
             foreach (var input in decoder.Inputs.Where(i => i.Name.StartsWith("past_key_values.", StringComparison.Ordinal)))
                 feeds[input.Name] = OrtValue.Allocate(TensorElementType.Float, [1, 4, 0, 16]);
-            foreach (var input in decoder.Inputs.Where(i => i.Name.StartsWith("cross.", StringComparison.Ordinal)))
+            static bool FromEncoder(string name) => name.StartsWith("cross.", StringComparison.Ordinal) || name == "encoder_attention_mask";
+            foreach (var input in decoder.Inputs.Where(i => FromEncoder(i.Name)))
                 feeds[input.Name] = run.Outputs[input.Name];
-            run.RunGraph(decoder, feeds, dispose: feeds.Keys.Where(k => !k.StartsWith("cross.", StringComparison.Ordinal)));
+            run.RunGraph(decoder, feeds, dispose: feeds.Keys.Where(k => !FromEncoder(k)));
             return run;
         }
 
@@ -229,5 +234,41 @@ public sealed class SwitchTests
             foreach (var v in Outputs.Values) v.Dispose();
             Directory.Delete(dir, recursive: true);
         }
+    }
+}
+
+public sealed class SwitchPaddingTests
+{
+    /// <summary>
+    /// Encoder inputs of different lengths in one batch: right-padded and masked, each row's decoder
+    /// logits equal that row run alone (capacity is per row and padding comes last, so routing of real
+    /// tokens is unchanged).
+    /// </summary>
+    [Fact]
+    public void Right_padded_encoder_rows_give_each_rows_own_logits()
+    {
+        using var runner = GoldenChecks.OpenRunner(ConvertedPackages.Get("switch"));
+        var (encoder, _) = GoldenChecks.ReadIds("switch", "encoder_input_ids");
+        var (decoder, _) = GoldenChecks.ReadIds("switch", "decoder_input_ids");
+        long[][] rows = [encoder[..20], encoder[..13]];
+
+        using var batch = runner.CreateState(2);
+        var ids = new long[2 * 20];
+        var mask = new long[2 * 20];
+        for (int r = 0; r < 2; r++)
+            for (int t = 0; t < rows[r].Length; t++) { ids[r * 20 + t] = rows[r][t]; mask[r * 20 + t] = 1; }
+        runner.Encode(batch, ids, 20, mask);
+        var together = runner.Forward(batch, [.. decoder, .. decoder], decoder.Length);
+
+        for (int r = 0; r < 2; r++)
+        {
+            using var alone = runner.CreateState(1);
+            runner.Encode(alone, rows[r], rows[r].Length);
+            var single = runner.Forward(alone, decoder, decoder.Length);
+            var mine = together.Data.AsSpan(r * single.Data.Length, single.Data.Length);
+            Assert.InRange(GoldenChecks.MaxAbsDiff(mine, single.Data), 0, GoldenChecks.Fp32Atol);
+        }
+        // The full-length row is the golden case itself.
+        Assert.InRange(GoldenChecks.MaxAbsDiff(together.Data.AsSpan(0, together.Data.Length / 2), GoldenChecks.ReadFloats("switch", "logits")), 0, GoldenChecks.Fp32Atol);
     }
 }
