@@ -173,10 +173,14 @@ public sealed class ModelRunner : IDisposable
         }
     }
 
-    private static void CheckIds(ReadOnlySpan<long> ids, int batch, int length)
+    private void CheckIds(ReadOnlySpan<long> ids, int batch, int length)
     {
         if (length < 1) throw new ArgumentOutOfRangeException(nameof(length), length, "at least one token per call");
         if (ids.Length != batch * length) throw new ArgumentException($"{ids.Length} ids for batch {batch} x length {length}");
+        if (VocabSize <= 0) return;
+        foreach (long id in ids)
+            if (id < 0 || id >= VocabSize)
+                throw new ArgumentException($"token id {id} is outside the model's vocabulary (0..{VocabSize - 1})");
     }
 
     public void Dispose()

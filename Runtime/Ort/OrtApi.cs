@@ -16,7 +16,7 @@ internal sealed unsafe class OrtApi
     internal const uint MinimumVersion = 12;
 
     // Enum values from the C header that Recur passes or compares.
-    internal const int OrtLoggingLevelError = 3; // OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR
+    internal const int OrtLoggingLevelFatal = 4; // OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL
     internal const int OrtDeviceAllocator = 0;
     internal const int OrtMemTypeDefault = 0;
     internal const int OnnxTypeTensor = 1; // ONNXType.ONNX_TYPE_TENSOR

@@ -73,8 +73,9 @@ public static unsafe class OrtLibrary
     internal static OrtMemoryInfoHandle CpuMemoryInfo => Loaded.CpuMemoryInfo;
 
     /// <summary>
-    /// The process-wide OrtEnv, created on first use with logging at Error (ORT's default logger would
-    /// otherwise print warnings to stderr). It is never released: ORT needs the env to outlive every
+    /// The process-wide OrtEnv, created on first use with logging at Fatal: ORT's default logger would
+    /// otherwise print warnings and errors to stderr, and every error already reaches the caller as an
+    /// OrtException with ORT's message. It is never released: ORT needs the env to outlive every
     /// session, sessions may still be finalised while the process shuts down, and the OS reclaims it at exit.
     /// </summary>
     internal static OrtEnvHandle Env => s_env ?? CreateEnv();
@@ -200,7 +201,7 @@ public static unsafe class OrtLibrary
             // UTF-8 literals are stored with a trailing NUL, so this is a valid C string.
             fixed (byte* logId = "recur"u8)
             {
-                api.Check(api.CreateEnv(OrtApi.OrtLoggingLevelError, logId, &env));
+                api.Check(api.CreateEnv(OrtApi.OrtLoggingLevelFatal, logId, &env));
             }
             var handle = new OrtEnvHandle(env);
             s_env = handle;

@@ -44,7 +44,7 @@ internal static class GenerateExecution
         bool stream = !request.Json && prompts.Count == 1;
         var stopped = new bool[prompts.Count];
         if (stream && request.Prompts.Length == 1) context.Out.Write(request.Prompts[0]);
-        if (stream && tokenizer is null) context.Out.Write("ids: ");
+        bool idsLabelled = false;
 
         var generation = Generator.Run(runner, new GenerationRequest
         {
@@ -57,6 +57,11 @@ internal static class GenerateExecution
         }, (row, token) =>
         {
             string piece = decoders[row]?.Push((int)token) ?? $"{token} ";
+            if (stream && tokenizer is null && !idsLabelled)
+            {
+                context.Out.Write("ids: ");
+                idsLabelled = true;
+            }
             texts[row].Append(piece);
             if (stream) { context.Out.Write(piece); context.Out.Flush(); }
             foreach (var stop in request.Stops)

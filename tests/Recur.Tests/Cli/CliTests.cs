@@ -152,3 +152,24 @@ public sealed class CliTests
         Assert.Contains("make native", line);
     }
 }
+
+public sealed class CliInputErrorTests
+{
+    [Fact]
+    public void A_token_id_outside_the_vocabulary_is_one_line_exit_2()
+    {
+        var result = CliRunner.Run("generate", ConvertedPackages.Get("rwkv"), "--ids", "1 2 99999");
+        Assert.Equal(2, result.Exit);
+        Assert.Equal("error: token id 99999 is outside the model's vocabulary (0..319)", result.Err.Trim());
+        Assert.Equal("", result.Out);
+    }
+
+    [Fact]
+    public void Inspect_reads_the_contract_from_a_bare_model_file()
+    {
+        var result = CliRunner.Run("inspect", Path.Combine(ConvertedPackages.Get("mamba"), "model.onnx"));
+        Assert.Equal(0, result.Exit);
+        Assert.Contains("past_key_values.1.ssm_state -> present.1.ssm_state  fp32 [batch, 128, 16]", result.Out);
+        Assert.Contains("logits: Float32 [batch, sequence, 288]", result.Out);
+    }
+}
