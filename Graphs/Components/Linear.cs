@@ -17,9 +17,11 @@ public sealed partial class GraphBuilder
     }
 
     /// <summary>
-    /// x @ w for float32 activations and a weight stored as float32, float16 or bfloat16: float16
-    /// multiplies in float16 (and returns float32), bfloat16 widens the weight (ONNX Runtime's CPU
-    /// MatMul has no bfloat16 kernel).
+    /// x @ w for float32 activations and a weight stored as float32, float16 or bfloat16. float16 is
+    /// written as a float16 MatMul between casts: providers with float16 kernels (CUDA, DirectML, ARM64
+    /// CPU) run it in float16; ONNX Runtime's x86 CPU build has none and widens it back to float32 at
+    /// session start, so there float16 halves the package, not the memory. bfloat16 widens the weight
+    /// in the graph (no provider here multiplies bfloat16).
     /// </summary>
     public Value MatMulWeight(Value x, Value w) => w.Type switch
     {
