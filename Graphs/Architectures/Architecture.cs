@@ -9,6 +9,8 @@ public sealed record ExportOptions
     public int Opset { get; init; } = GraphBuilder.DefaultOpset;
     /// <summary>Storage type of matrix weights; norms, exp/softplus, softmax and soft caps stay float32.</summary>
     public TensorDType MatrixWeightType { get; init; } = TensorDType.Float32;
+    /// <summary>Integer matrix weights (int8 / int4 through MatMulNBits) instead of float ones; null for float.</summary>
+    public WeightQuantization? Quantization { get; init; }
 }
 
 /// <summary>One graph of a package: "decoder" (every model) or "encoder" (encoder-decoder models).</summary>

@@ -118,7 +118,7 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
     public ExportedModel Build(ModelConfig modelConfig, WeightPuller weights, ExportOptions options)
     {
         var cfg = Config.Read(modelConfig, variant);
-        var b = new GraphBuilder(variant.ModelType, options.Opset, weights) { MatrixWeightType = options.MatrixWeightType };
+        var b = new GraphBuilder(variant.ModelType, options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
         var ids = b.Input("input_ids", TensorDType.Int64, "batch", "sequence");
         var mask = b.Input("attention_mask", TensorDType.Int64, "batch", "total_sequence");
         var keyPositions = b.MaskPositions(mask);                                                     // [B, P+T]

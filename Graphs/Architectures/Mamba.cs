@@ -73,7 +73,7 @@ public sealed class Mamba : IArchitecture
     public ExportedModel Build(ModelConfig modelConfig, WeightPuller weights, ExportOptions options)
     {
         var cfg = Config.Read(modelConfig);
-        var b = new GraphBuilder("mamba", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType };
+        var b = new GraphBuilder("mamba", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
         var ids = b.Input("input_ids", TensorDType.Int64, "batch", "sequence");
 
         // MambaModel's load hook renames an older checkpoint's "embedding." to "embeddings.".

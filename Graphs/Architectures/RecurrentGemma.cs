@@ -115,7 +115,7 @@ public sealed class RecurrentGemma : IArchitecture
     public ExportedModel Build(ModelConfig modelConfig, WeightPuller weights, ExportOptions options)
     {
         var cfg = Config.Read(modelConfig);
-        var b = new GraphBuilder("recurrent_gemma", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType };
+        var b = new GraphBuilder("recurrent_gemma", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
         var ids = b.Input("input_ids", TensorDType.Int64, "batch", "sequence");
 
         // One position for the whole model: the first new token's index in the sequence.

@@ -46,7 +46,7 @@ public sealed class Rwkv : IArchitecture
     public ExportedModel Build(ModelConfig modelConfig, WeightPuller weights, ExportOptions options)
     {
         var cfg = Config.Read(modelConfig);
-        var b = new GraphBuilder("rwkv", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType };
+        var b = new GraphBuilder("rwkv", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
         var ids = b.Input("input_ids", TensorDType.Int64, "batch", "sequence");
 
         var tables = b.Embeddings("rwkv.embeddings.weight", cfg.Vocab, cfg.Hidden, cfg.TieEmbeddings, "head.weight");

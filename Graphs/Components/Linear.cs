@@ -6,13 +6,16 @@ namespace Recur.Graphs;
 public sealed partial class GraphBuilder
 {
     /// <summary>
-    /// y = x W^T (+ b) for a Hugging Face nn.Linear, W pulled by name as [out, in] and stored
-    /// pre-transposed. <paramref name="scale"/> is folded into W at conversion (exact up to rounding).
+    /// y = x W^T (+ b) for a Hugging Face nn.Linear, W pulled by name as [out, in] and stored pre-transposed,
+    /// or quantised block-wise in its own [out, in] layout when the graph has a <see cref="Quantization"/>.
+    /// <paramref name="scale"/> is folded into W at conversion (exact up to rounding).
     /// </summary>
     public Value Linear(Value x, string weightName, long inFeatures, long outFeatures, string? biasName = null, float scale = 1f)
     {
         using var _ = Scope(ShortName(weightName));
-        var y = MatMulWeight(x, WeightTransposed(weightName, [outFeatures, inFeatures], scale));
+        var y = Quantization is not null
+            ? QuantizedMatMul(x, weightName, inFeatures, outFeatures, scale)
+            : MatMulWeight(x, WeightTransposed(weightName, [outFeatures, inFeatures], scale));
         return biasName is null ? y : Add(y, Weight(biasName, [outFeatures]));
     }
 
@@ -40,12 +43,15 @@ public sealed partial class GraphBuilder
     /// <summary>
     /// The input embedding and the output projection of a model whose lm_head is tied to it (or not):
     /// a tied table is stored ONCE, transposed to [hidden, vocab], so the lm_head is one MatMul and the
-    /// embedding gathers along axis 1.
+    /// embedding gathers along axis 1. With quantised weights a tied table is stored twice: float32 for the
+    /// gather (one row per token, exact embeddings) and quantised for the lm_head (every row per token: the
+    /// largest matrix of a small model, so it is the one decode must read in fewer bytes).
     /// </summary>
     public sealed record EmbeddingTables(string TableName, Value? TiedTransposed, string? HeadName, long Vocab, long Hidden);
 
     public EmbeddingTables Embeddings(string tableName, long vocab, long hidden, bool tied, string headName) =>
-        new(tableName, tied ? WeightTransposed(tableName, [vocab, hidden]) : null, tied ? null : headName, vocab, hidden);
+        Quantization is not null ? new(tableName, null, tied ? tableName : headName, vocab, hidden)
+        : new(tableName, tied ? WeightTransposed(tableName, [vocab, hidden]) : null, tied ? null : headName, vocab, hidden);
 
     /// <summary>Rows of the embedding table for int64 ids [B, T] -> [B, T, hidden] float32.</summary>
     public Value Embed(EmbeddingTables tables, Value ids)
@@ -58,9 +64,15 @@ public sealed partial class GraphBuilder
     /// <summary>The lm_head: x [B, T, hidden] -> logits [B, T, vocab] float32.</summary>
     public Value LmHead(EmbeddingTables tables, Value x)
     {
-        if (tables.TiedTransposed is not { } tableT) return Linear(x, tables.HeadName!, tables.Hidden, tables.Vocab);
-        using var _ = Scope("lm_head");
-        return MatMulWeight(x, tableT);
+        if (tables.TiedTransposed is { } tableT)
+        {
+            using var _ = Scope("lm_head");
+            return MatMulWeight(x, tableT);
+        }
+        if (Quantization is null) return Linear(x, tables.HeadName!, tables.Hidden, tables.Vocab);
+        // Quantised: the head's own matrix or, tied, a quantised copy of the table ([vocab, hidden] as is), at the head's bits.
+        using var __ = Scope(tables.HeadName == tables.TableName ? "lm_head" : ShortName(tables.HeadName!));
+        return QuantizedMatMul(x, tables.HeadName!, tables.Hidden, tables.Vocab, policy: Quantization.ForHead());
     }
 
     /// <summary>"model.layers.0.self_attn.q_proj.weight" -> "q_proj", for node names.</summary>
