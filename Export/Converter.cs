@@ -18,6 +18,8 @@ public sealed record ConvertOptions
     public string? Revision { get; init; }
     public required string OutputDir { get; init; }
     public TensorDType MatrixWeightType { get; init; } = TensorDType.Float32;
+    /// <summary>Integer matrix weights (int8 / int4); null keeps them in <see cref="MatrixWeightType"/>.</summary>
+    public WeightQuantization? Quantization { get; init; }
     public int Opset { get; init; } = GraphBuilder.DefaultOpset;
     public ExternalDataMode ExternalData { get; init; } = ExternalDataMode.Auto;
     /// <summary>Replace an existing folder that is not a Recur package.</summary>
@@ -67,7 +69,10 @@ public static class Converter
         using var checkpoint = Checkpoint.Open(source);
         var weights = new WeightPuller(Renamed(checkpoint, config, source), source);
         progress?.Invoke($"building {architecture.HfClass} graph from {source}");
-        var model = architecture.Build(config, weights, new ExportOptions { Opset = options.Opset, MatrixWeightType = options.MatrixWeightType });
+        var model = architecture.Build(config, weights, new ExportOptions
+        {
+            Opset = options.Opset, MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization,
+        });
         RefuseUnused(weights, source);
 
         string temp = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.converting-{Environment.ProcessId}-{Guid.NewGuid():N}");
@@ -181,7 +186,7 @@ public static class Converter
             State = decoder.States.Select(s => new PackageManifest.StateEntry(s.Input, s.Output, DTypeName(s.DType),
                 s.Shape.Select(d => d.IsFixed ? (object)d.Size!.Value : d.Symbol ?? "?").ToList(), s.Init)).ToList(),
             EncoderFeeds = model.Feeds.Select(f => new PackageManifest.FeedEntry(f.EncoderOutput, f.DecoderInput)).ToList(),
-            DType = DTypeName(options.MatrixWeightType),
+            DType = options.Quantization?.Name ?? DTypeName(options.MatrixWeightType),
             Opset = options.Opset,
             Generation = ReadGeneration(config, source),
             Tokenizer = File.Exists(Path.Combine(source, "tokenizer.json")) ? "tokenizer.json" : null,

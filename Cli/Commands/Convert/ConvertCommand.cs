@@ -12,8 +12,12 @@ internal static class ConvertCommand
         var checkpoint = new Argument<string>("checkpoint") { Description = "Hugging Face checkpoint folder (config.json + safetensors or PyTorch weights), or a model id ORG/NAME in the local Hugging Face cache" };
         var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit of a model id in the Hugging Face cache (default: main)" };
         var output = new Option<string>("--output", "-o") { Description = "Package folder to write (replaced atomically if it holds a package)", Required = true };
-        var dtype = new Option<string>("--dtype") { Description = "Matrix weight type: fp32, fp16 or bf16 (norms, softmax, exp and soft caps stay fp32)", DefaultValueFactory = _ => "fp32" };
-        dtype.AcceptOnlyFromAmong("fp32", "fp16", "bf16");
+        var dtype = new Option<string>("--dtype") { Description = "Matrix weight type: fp32, fp16, bf16, or int8 / int4 (block-wise, MatMulNBits); norms, softmax, exp, soft caps and embedding gathers stay fp32", DefaultValueFactory = _ => "fp32" };
+        dtype.AcceptOnlyFromAmong("fp32", "fp16", "bf16", "int8", "int4");
+        var blockSize = new Option<int>("--block-size") { Description = "int8 / int4: weights per quantisation block along the input dimension (a power of two >= 16)", DefaultValueFactory = _ => 32 };
+        var zeroPoints = new Option<bool>("--zero-points") { Description = "int8 / int4: asymmetric blocks (a zero point per block) instead of symmetric ones" };
+        var headBits = new Option<int?>("--head-bits") { Description = "int8 / int4: bits of the lm_head (4 or 8; default: as --dtype)" };
+        var accuracy = new Option<int>("--accuracy-level") { Description = "int8 / int4: MatMulNBits accuracy_level (0 float32 activations, 4 int8 activations on CPU)", DefaultValueFactory = _ => 0 };
         var opset = new Option<int>("--opset") { Description = $"ONNX opset ({GraphBuilder.MinOpset}-{GraphBuilder.MaxOpset})", DefaultValueFactory = _ => GraphBuilder.DefaultOpset };
         var external = new Option<string>("--external-data") { Description = "Weights in model.onnx.data: auto (past 1 GiB), always, never", DefaultValueFactory = _ => "auto" };
         external.AcceptOnlyFromAmong("auto", "always", "never");
@@ -24,14 +28,23 @@ internal static class ConvertCommand
 
         var command = new Command("convert", "Convert a Hugging Face checkpoint folder into a Recur package (ONNX graph with explicit state + recur.json)")
         {
-            checkpoint, output, revision, dtype, opset, external, force, noVerify, quiet,
+            checkpoint, output, revision, dtype, blockSize, zeroPoints, headBits, accuracy, opset, external, force, noVerify, quiet,
         };
         runtime.AddTo(command);
         command.SetAction(result => Verbs.Guard(context, () => ConvertExecution.Run(new ConvertRequest(
             result.GetValue(checkpoint)!, result.GetValue(output)!, result.GetValue(dtype)!, result.GetValue(opset),
-            result.GetValue(external)!, result.GetValue(force), !result.GetValue(noVerify), result.GetValue(quiet), result.GetValue(revision)), runtime, result, context)));
+            result.GetValue(external)!, result.GetValue(force), !result.GetValue(noVerify), result.GetValue(quiet), result.GetValue(revision))
+            {
+                BlockSize = result.GetValue(blockSize), ZeroPoints = result.GetValue(zeroPoints), AccuracyLevel = result.GetValue(accuracy), HeadBits = result.GetValue(headBits),
+            }, runtime, result, context)));
         return command;
     }
 }
 
-internal sealed record ConvertRequest(string Checkpoint, string Output, string DType, int Opset, string ExternalData, bool Force, bool Verify, bool Quiet, string? Revision = null);
+internal sealed record ConvertRequest(string Checkpoint, string Output, string DType, int Opset, string ExternalData, bool Force, bool Verify, bool Quiet, string? Revision = null)
+{
+    public int BlockSize { get; init; } = 32;
+    public bool ZeroPoints { get; init; }
+    public int AccuracyLevel { get; init; }
+    public int? HeadBits { get; init; }
+}

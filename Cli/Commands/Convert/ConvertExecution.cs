@@ -14,6 +14,7 @@ internal static class ConvertExecution
     {
         if (request.Opset < GraphBuilder.MinOpset || request.Opset > GraphBuilder.MaxOpset)
             throw new UsageException($"--opset {request.Opset} is out of range ({GraphBuilder.MinOpset}-{GraphBuilder.MaxOpset})");
+        var quantization = Quantization(request);
         var session = request.Verify ? runtime.Resolve(parsed, context) : null;
         var options = new ConvertOptions
         {
@@ -21,6 +22,7 @@ internal static class ConvertExecution
             Revision = request.Revision,
             OutputDir = request.Output,
             MatrixWeightType = request.DType switch { "fp16" => TensorDType.Float16, "bf16" => TensorDType.BFloat16, _ => TensorDType.Float32 },
+            Quantization = quantization,
             Opset = request.Opset,
             ExternalData = request.ExternalData switch { "always" => ExternalDataMode.Always, "never" => ExternalDataMode.Never, _ => ExternalDataMode.Auto },
             Force = request.Force,
@@ -40,6 +42,20 @@ internal static class ConvertExecution
             context.Out.WriteLine($"  files: {string.Join(", ", result.Files)}");
         }
         return ExitCodes.Ok;
+    }
+
+    private static WeightQuantization? Quantization(ConvertRequest request)
+    {
+        int bits = request.DType switch { "int8" => 8, "int4" => 4, _ => 0 };
+        if (bits == 0) return null;
+        try
+        {
+            return new WeightQuantization(bits, request.BlockSize, symmetric: !request.ZeroPoints, request.AccuracyLevel, request.HeadBits);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new UsageException($"--dtype {request.DType}: {e.Message.Split(" (Parameter")[0]}");
+        }
     }
 }
 
