@@ -17,7 +17,7 @@ internal static class ConvertCommand
         var blockSize = new Option<int>("--block-size") { Description = "int8 / int4: weights per quantisation block along the input dimension (a power of two >= 16)", DefaultValueFactory = _ => 32 };
         var zeroPoints = new Option<bool>("--zero-points") { Description = "int8 / int4: asymmetric blocks (a zero point per block) instead of symmetric ones" };
         var headBits = new Option<int?>("--head-bits") { Description = "int8 / int4: bits of the lm_head (4 or 8; default: as --dtype)" };
-        var accuracy = new Option<int>("--accuracy-level") { Description = "int8 / int4: MatMulNBits accuracy_level (0 float32 activations, 4 int8 activations on CPU)", DefaultValueFactory = _ => 0 };
+        var accuracy = new Option<int>("--accuracy-level") { Description = "int8 / int4: MatMulNBits accuracy_level (0 float32 activations, 4 int8 activations: the fast CPU kernels)", DefaultValueFactory = _ => 4 };
         var opset = new Option<int>("--opset") { Description = $"ONNX opset ({GraphBuilder.MinOpset}-{GraphBuilder.MaxOpset})", DefaultValueFactory = _ => GraphBuilder.DefaultOpset };
         var external = new Option<string>("--external-data") { Description = "Weights in model.onnx.data: auto (past 1 GiB), always, never", DefaultValueFactory = _ => "auto" };
         external.AcceptOnlyFromAmong("auto", "always", "never");
@@ -45,6 +45,6 @@ internal sealed record ConvertRequest(string Checkpoint, string Output, string D
 {
     public int BlockSize { get; init; } = 32;
     public bool ZeroPoints { get; init; }
-    public int AccuracyLevel { get; init; }
+    public int AccuracyLevel { get; init; } = 4;
     public int? HeadBits { get; init; }
 }

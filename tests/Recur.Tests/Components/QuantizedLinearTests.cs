@@ -6,7 +6,7 @@ namespace Recur.Tests.Components;
 
 /// <summary>
 /// int8 / int4 nn.Linear through MatMulNBits against a C# reference: the weights the quantiser claims to store
-/// (dequantised in C#) times x in double. With accuracy_level 0 the op multiplies in float32, so the two agree to
+/// (dequantised in C#) times x in double. At accuracy_level 0 the op multiplies in float32, so the two agree to
 /// float32 noise, which pins down the packing (low nibble first, padding of K, default zero point 2^(bits-1)).
 /// </summary>
 public sealed class QuantizedLinearTests
@@ -24,7 +24,7 @@ public sealed class QuantizedLinearTests
     [InlineData(4, 64, true, 17, 4)]    // one padded block (K < block size)
     public void Quantized_linear_is_x_times_the_dequantised_weight(int bits, int blockSize, bool symmetric, int inFeatures, int outFeatures)
     {
-        var q = new WeightQuantization(bits, blockSize, symmetric);
+        var q = new WeightQuantization(bits, blockSize, symmetric, accuracyLevel: 0);
         var random = new Random(bits * 1000 + blockSize + inFeatures);
         var x = Numerics.Uniform(random, B * T * inFeatures, -2, 2);
         var w = Numerics.Uniform(random, outFeatures * inFeatures);
@@ -88,7 +88,7 @@ public sealed class QuantizedLinearTests
         var table = Numerics.Uniform(new Random(7), vocab * hidden);
         var weights = new MemoryTensors().Add("embed.weight", table, vocab, hidden);
         var puller = weights.Puller();
-        var q = new WeightQuantization(4);
+        var q = new WeightQuantization(4, accuracyLevel: 0);
         var b = new GraphBuilder("tied_q", weights: puller) { Quantization = q };
         var tables = b.Embeddings("embed.weight", vocab, hidden, tied: true, "lm_head.weight");
         var ids = b.Input("ids", TensorDType.Int64, 1, "sequence");
