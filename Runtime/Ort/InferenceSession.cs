@@ -257,6 +257,20 @@ public sealed unsafe class InferenceSession : IDisposable
             {
                 api.Check(api.SetInterOpNumThreads(raw, config.InterOpThreads));
             }
+            nint handle = raw; // lambdas below cannot capture a local whose address was taken
+            foreach (var (key, value) in config.ConfigEntries)
+            {
+                using var entry = new Utf8StringArray([key, value]);
+                api.Check(api.AddSessionConfigEntry(raw, entry.Pointers[0], entry.Pointers[1]));
+            }
+            if (config.ProfilePrefix is not null)
+            {
+                WithOrtPath(config.ProfilePrefix, path => api.Check(api.EnableProfiling(handle, (void*)path)));
+            }
+            if (config.OptimizedModelPath is not null)
+            {
+                WithOrtPath(config.OptimizedModelPath, path => api.Check(api.SetOptimizedModelFilePath(handle, (void*)path)));
+            }
             return options;
         }
         catch
@@ -264,6 +278,21 @@ public sealed unsafe class InferenceSession : IDisposable
             options.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Calls <paramref name="use"/> with a path as ORTCHAR_T* (wchar_t on Windows, UTF-8 elsewhere).</summary>
+    private static void WithOrtPath(string path, Action<nint> use)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            fixed (char* wide = path)
+            {
+                use((nint)wide);
+            }
+            return;
+        }
+        using var utf8 = new Utf8StringArray([path]);
+        use((nint)utf8.Pointers[0]);
     }
 
     private static OrtSessionHandle Open(OrtEnvHandle env, ModelSource source, OrtSessionOptionsHandle options)

@@ -31,6 +31,18 @@ public sealed record SessionConfig
 
     /// <summary>Device index for providers that take one (CUDA, DirectML).</summary>
     public int DeviceId { get; init; }
+
+    /// <summary>
+    /// Session configuration entries passed to AddSessionConfigEntry as they are, e.g.
+    /// <c>session.intra_op.allow_spinning = 0</c> (ORT's onnxruntime_session_options_config_keys.h lists them).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> ConfigEntries { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>When set, ORT writes a chrome-tracing profile of every run to a file starting with this prefix.</summary>
+    public string? ProfilePrefix { get; init; }
+
+    /// <summary>When set, ORT saves the graph it runs (after its optimisations) to this path, for inspection.</summary>
+    public string? OptimizedModelPath { get; init; }
 }
 
 /// <summary>
