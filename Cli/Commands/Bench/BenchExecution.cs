@@ -20,7 +20,9 @@ internal static class BenchExecution
             throw new UsageException("--prompt-length, --new-tokens, --batch and --repeat must be at least 1");
         using var runner = ModelRunner.Open(request.Package, config);
         RuntimeOptions.ReportWarnings(runner.Warnings, context);
-        long weightBytes = Directory.GetFiles(runner.Package.Directory, "*.onnx*").Sum(f => new FileInfo(f).Length);
+        // What a decode step can read: the decoder graph and its external data (an encoder runs once per prompt).
+        string decoderPath = runner.Package.GraphPath("decoder");
+        long weightBytes = new[] { decoderPath, decoderPath + ".data" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
         int vocab = runner.VocabSize > 0 ? runner.VocabSize : 2;
         var random = new Random(1234);
         long[] RandomIds(int n) => Enumerable.Range(0, n).Select(_ => (long)random.Next(vocab)).ToArray();
