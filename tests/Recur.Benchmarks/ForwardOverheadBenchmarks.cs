@@ -24,6 +24,9 @@ public class ForwardOverheadBenchmarks
     [Benchmark]
     public Logits Forward() => runner.Forward(state, next, 1);
 
+    [Benchmark]
+    public Logits ForwardLast() => runner.ForwardLast(state, next, 1);
+
     [GlobalCleanup]
     public void Close()
     {

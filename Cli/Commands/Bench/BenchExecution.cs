@@ -36,11 +36,11 @@ internal static class BenchExecution
             if (runner.Package.IsEncoderDecoder) runner.Encode(state, encoderIds, request.PromptLength);
             var ids = RandomIds(request.Batch * request.PromptLength);
             var clock = Stopwatch.StartNew();
-            runner.Forward(state, ids, request.PromptLength);
+            runner.ForwardLast(state, ids, request.PromptLength);
             double prefillSeconds = clock.Elapsed.TotalSeconds;
             var next = RandomIds(request.Batch);
             clock.Restart();
-            for (int s = 0; s < request.NewTokens; s++) runner.Forward(state, next, 1);
+            for (int s = 0; s < request.NewTokens; s++) runner.ForwardLast(state, next, 1);
             double decodeSeconds = clock.Elapsed.TotalSeconds;
             if (r == 0) continue;
             prefill.Add(request.Batch * request.PromptLength / prefillSeconds);
