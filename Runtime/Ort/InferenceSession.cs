@@ -277,7 +277,7 @@ public sealed unsafe class InferenceSession : IDisposable
                 api.Check(api.SetInterOpNumThreads(raw, config.InterOpThreads));
             }
             nint handle = raw; // lambdas below cannot capture a local whose address was taken
-            foreach (var (key, value) in config.ConfigEntries)
+            foreach (var (key, value) in SessionConfig.Defaults.Where(d => !config.ConfigEntries.ContainsKey(d.Key)).Concat(config.ConfigEntries))
             {
                 using var entry = new Utf8StringArray([key, value]);
                 api.Check(api.AddSessionConfigEntry(raw, entry.Pointers[0], entry.Pointers[1]));
