@@ -2,7 +2,9 @@
 // model.safetensors.index.json) at the shapes DESIGN.md's performance targets name, so benchmarks run on
 // realistic sizes without downloads. The values are random, so the logits mean nothing: only speed does.
 //
-//   synthetic-checkpoint <preset> <output folder> [--shard-mb N] [--seed S]
+//   synthetic-checkpoint <preset> <output folder> [--shard-mb N] [--seed S] [--untie]
+//   --untie: a model whose lm_head is tied to its embedding gets its own lm_head.weight instead (to time one
+//   shared [hidden, vocab] table against two copies)
 //   presets: rwkv-169m, mamba-130m, gemma-46m, recurrent-gemma-35m, switch-105m
 using System.Globalization;
 using System.Text;
@@ -18,8 +20,11 @@ if (args.Length < 2 || !Presets.All.TryGetValue(args[0], out var preset))
 string output = args[1];
 long shardBytes = long.MaxValue;
 int seed = 1;
-for (int a = 2; a + 1 < args.Length; a += 2)
+bool untie = false;
+for (int a = 2; a < args.Length; a += 2)
 {
+    if (args[a] == "--untie") { untie = true; a--; continue; }
+    if (a + 1 >= args.Length) { Console.Error.WriteLine($"{args[a]} needs a value"); return 2; }
     switch (args[a])
     {
         case "--shard-mb": shardBytes = long.Parse(args[a + 1], CultureInfo.InvariantCulture) << 20; break;
@@ -29,6 +34,13 @@ for (int a = 2; a + 1 < args.Length; a += 2)
 }
 
 var (config, tensors) = preset();
+if (untie)
+{
+    var table = tensors.FirstOrDefault(t => t.Name.EndsWith("embeddings.weight", StringComparison.Ordinal) || t.Name == "model.embed_tokens.weight");
+    if (table is null || config["tie_word_embeddings"]?.GetValue<bool>() == false) { Console.Error.WriteLine($"{args[0]} has no tied lm_head"); return 2; }
+    config["tie_word_embeddings"] = false;
+    tensors.Add(table with { Name = "lm_head.weight" });
+}
 Directory.CreateDirectory(output);
 File.WriteAllText(Path.Combine(output, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 foreach (var stale in Directory.GetFiles(output, "model*.safetensors*")) File.Delete(stale);
