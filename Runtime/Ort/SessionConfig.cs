@@ -41,8 +41,9 @@ public sealed record SessionConfig
     /// <summary>
     /// Entries applied unless <see cref="ConfigEntries"/> sets the same key. Intra-op threads do not spin
     /// between operators: a decode step runs hundreds of small nodes, and on a machine shared with other
-    /// work a spinning pool thread takes the core the next node needs (a 46M Gemma measured 1.3-1.8x faster
-    /// without spinning on the 2-core benchmark machine under load; set the key to 1 to spin on dedicated cores).
+    /// work a spinning pool thread takes the core the next node needs. The 46M Gemma bench on the 2-core
+    /// machine: under load (load average 4-7) 1.1-1.7x prefill and 1.4-1.8x decode without spinning; idle
+    /// (load average 0.5) spinning was 5-10% faster. Set the key to 1 on dedicated cores.
     /// </summary>
     public static IReadOnlyDictionary<string, string> Defaults { get; } = new Dictionary<string, string>
     {
