@@ -13,7 +13,7 @@ export DOTNET_NOLOGO := 1
 
 TOKREF_OUT  := tools/tokenizer-reference/out/.done
 
-.PHONY: all build native tokenizer-reference test demo bench clean
+.PHONY: all build native tokenizer-reference test demo bench bench-packages microbench clean
 
 all: build
 
@@ -59,8 +59,32 @@ demo: build
 	@echo "== generate 12 tokens greedily from token ids"
 	./bin/recur generate $(DEMO_OUT) --ids "40 238 75 258 206" --max-new-tokens 12
 
-bench: build
-	./bin/recur bench $(DEMO_OUT)
+# Random-weight checkpoints at DESIGN.md's benchmark shapes (made once, in out/bench/), converted, then
+# `recur bench` on each: prompt 128, 64 decode steps, median of BENCH_REPEAT, decode against the
+# bandwidth bound measured in the same run. BENCH_ARGS passes more bench options (--threads 1, ...).
+BENCH_DIR    := out/bench
+BENCH_MODELS := rwkv-169m mamba-130m gemma-46m recurrent-gemma-35m switch-105m
+BENCH_REPEAT ?= 5
+BENCH_ARGS   ?=
+SYNTHETIC    := tools/Recur.SyntheticCheckpoint/bin/$(CONFIG)/net10.0/synthetic-checkpoint
+
+bench-packages: build
+	@[ -f $(BENCH_DIR)/pkg/tiny-rwkv/recur.json ] && [ $(BENCH_DIR)/pkg/tiny-rwkv/recur.json -nt $(CLI_OUT)/Recur.Graphs.dll ] \
+	  || ./bin/recur convert tests/golden/rwkv -o $(BENCH_DIR)/pkg/tiny-rwkv --force -q
+	@for m in $(BENCH_MODELS); do \
+	  [ -f $(BENCH_DIR)/ckpt/$$m/config.json ] || $(SYNTHETIC) $$m $(BENCH_DIR)/ckpt/$$m || exit 1; \
+	  [ -f $(BENCH_DIR)/pkg/$$m/recur.json ] && [ $(BENCH_DIR)/pkg/$$m/recur.json -nt $(CLI_OUT)/Recur.Graphs.dll ] \
+	    || ./bin/recur convert $(BENCH_DIR)/ckpt/$$m -o $(BENCH_DIR)/pkg/$$m --force -q || exit 1; \
+	done
+
+bench: bench-packages
+	@uptime
+	python3 tools/bench_table.py ./bin/recur $(BENCH_DIR)/pkg --repeat $(BENCH_REPEAT) $(BENCH_ARGS)
+	@uptime
+
+# BenchmarkDotNet micro benchmarks (one decode step, one 128-token prefill, Forward's own overhead); not run by CI.
+microbench: bench-packages
+	$(DOTNET) run -c $(CONFIG) --project tests/Recur.Benchmarks -- --filter '$(or $(FILTER),*)'
 
 clean:
 	rm -rf bin out */bin */obj tests/*/bin tests/*/obj

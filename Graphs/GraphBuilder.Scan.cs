@@ -64,6 +64,69 @@ public sealed partial class GraphBuilder
         return Emit("Scan", [.. initialStates, .. scanInputs], outputs, attrs);
     }
 
+    /// <summary>
+    /// The same recurrence as <see cref="Scan"/>, with a Scan-free path for one position:
+    /// <code>
+    /// If(length == 1)
+    ///   then: body once, as plain nodes (scan inputs squeezed, step outputs unsqueezed)
+    ///   else: Scan(body) over every position
+    /// </code>
+    /// ONNX Runtime's Scan pays a fixed cost per call and per iteration (slicing the inputs, an execution
+    /// frame for the body, stacking the outputs) that outweighs a body of a few elementwise nodes on one
+    /// token; a decode step takes the then-branch. (A Scan over all but the last position plus the last step
+    /// inline would need no If, but ONNX Runtime refuses a Scan over zero positions.)
+    /// Returns the final states followed by the stacked per-step outputs, as Scan does.
+    /// </summary>
+    public Value[] ScanOrSingleStep(IReadOnlyList<Value> initialStates, IReadOnlyList<Value> scanInputs, int[] scanInputAxes,
+        Func<GraphBuilder, IReadOnlyList<Value>, IReadOnlyList<Value>, ScanStep> body, int[]? scanOutputAxes = null)
+    {
+        if (scanInputs.Count == 0) throw Error("Scan", "needs at least one scan input");
+        if (scanInputAxes.Length != scanInputs.Count) throw Error("Scan", "one axis per scan input");
+        int axis = scanInputAxes[0];
+        var single = Equal(Shape(scanInputs[0], axis, axis + 1 == 0 ? null : axis + 1), Constant([1L], [1]));
+        return If(single,
+            then =>
+            {
+                var step = body(then, initialStates, scanInputs.Select((x, i) => then.Squeeze(x, scanInputAxes[i])).ToList());
+                if (step.States.Count != initialStates.Count)
+                    throw Error("Scan", $"body returned {step.States.Count} states for {initialStates.Count}");
+                var outAxes = scanOutputAxes ?? new int[step.Outputs.Count];
+                return [.. step.States, .. step.Outputs.Select((y, i) => then.Unsqueeze(y, outAxes[i]))];
+            },
+            otherwise => otherwise.Scan(initialStates, scanInputs, scanInputAxes, body, scanOutputAxes));
+    }
+
+    /// <summary>
+    /// ONNX If: runs one of two branches, subgraphs without inputs that read this graph's values. The
+    /// branches return the same number of values with the same types; a dim both agree on is kept.
+    /// </summary>
+    public Value[] If(Value condition, Func<GraphBuilder, IReadOnlyList<Value>> thenBranch, Func<GraphBuilder, IReadOnlyList<Value>> elseBranch)
+    {
+        (GraphBuilder Graph, IReadOnlyList<Value> Results) Branch(string kind, Func<GraphBuilder, IReadOnlyList<Value>> build)
+        {
+            var sub = CreateSubgraph(FreshName(Qualified($"If_{kind}")));
+            using var _ = sub.Scope(kind);
+            var results = build(sub);
+            foreach (var (y, i) in results.Select((y, i) => (y, i)))
+                sub.Output(y, sub.FreshName($"{sub.Name}/out_{i}"));
+            return (sub, results);
+        }
+        var (thenGraph, thenResults) = Branch("then", thenBranch);
+        var (elseGraph, elseResults) = Branch("else", elseBranch);
+        if (thenResults.Count != elseResults.Count)
+            throw Error("If", $"the then branch returns {thenResults.Count} values, the else branch {elseResults.Count}");
+        var outputs = new List<(Weights.TensorDType Type, IReadOnlyList<Dim>? Shape)>();
+        for (int i = 0; i < thenResults.Count; i++)
+        {
+            Value a = thenResults[i], b = elseResults[i];
+            if (a.Type != b.Type) throw Error("If", $"output {i} is {a.Type} in the then branch but {b.Type} in the else branch");
+            IReadOnlyList<Dim>? shape = a.Shape is null || b.Shape is null || a.Shape.Count != b.Shape.Count ? null
+                : a.Shape.Zip(b.Shape).Select(p => p.First == p.Second ? p.First : Dim.Unknown).ToList();
+            outputs.Add((a.Type, shape));
+        }
+        return Emit("If", [condition], outputs, [Attr("then_branch", thenGraph.ToProto()), Attr("else_branch", elseGraph.ToProto())]);
+    }
+
     private void ClearInputShape(string inputName)
     {
         var input = inputs.Single(i => i.Name == inputName);

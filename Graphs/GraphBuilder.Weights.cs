@@ -46,11 +46,13 @@ public sealed partial class GraphBuilder
         return Initializer(hfName + ".T", storage, [cols, rows], () =>
         {
             var data = puller.Read(hfName);
-            var t = new float[data.Length];
+            // float32 storage transposes straight into the output bytes: one copy of the matrix fewer at the conversion's peak.
+            var bytes = storage == TensorDType.Float32 ? new byte[data.LongLength * 4] : null;
+            var t = bytes is null ? new float[data.Length] : System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes.AsSpan());
             for (long r = 0; r < rows; r++)
                 for (long c = 0; c < cols; c++)
-                    t[c * rows + r] = data[r * cols + c] * scale;
-            return TensorBytes.FromFloat32(t, storage);
+                    t[(int)(c * rows + r)] = data[r * cols + c] * scale;
+            return bytes ?? TensorBytes.FromFloat32(t, storage);
         });
     }
 

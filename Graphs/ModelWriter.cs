@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Recur.Graphs.Ir;
 using Recur.Graphs.Onnx;
 
 namespace Recur.Graphs;
@@ -47,40 +48,79 @@ public static class ModelWriter
         foreach (var (key, value) in options.Metadata)
             model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
 
-        var written = new List<string> { path };
+        // Streamed: the model's own fields, then the graph field written by hand. Its length is known before
+        // any weight is produced (each tensor's header and byte size are), so each initializer is materialized,
+        // written and dropped in turn; inline weights never sit in a ModelProto all at once. Protobuf readers
+        // accept fields in any order and append repeated ones, so the graph's nodes come first and its
+        // initializers after.
         string dataName = Path.GetFileName(path) + ".data";
-        using (var data = external ? new FileStream(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, dataName), FileMode.Create, FileAccess.Write) : null)
+        var tensors = new List<(Initializer Init, TensorProto Header, bool Inline, long Offset)>();
+        long dataLength = 0;
+        foreach (var init in graph.Initializers)
         {
-            long done = 0;
-            foreach (var init in graph.Initializers)
+            var header = new TensorProto { Name = init.Name, DataType = (int)init.Type };
+            header.Dims.AddRange(init.Shape);
+            bool inline = !external || init.ByteSize < 64;
+            long offset = -1;
+            if (!inline)
             {
-                var tensor = new TensorProto { Name = init.Name, DataType = (int)init.Type };
-                tensor.Dims.AddRange(init.Shape);
-                byte[] bytes = init.Materialize();
-                if (bytes.LongLength != init.ByteSize)
-                    throw new InvalidOperationException($"initializer '{init.Name}' produced {bytes.LongLength} bytes, expected {init.ByteSize}");
-                if (data is not null && bytes.Length >= 64)
+                offset = (dataLength + ExternalAlignment - 1) / ExternalAlignment * ExternalAlignment;
+                dataLength = offset + init.ByteSize;
+                header.DataLocation = TensorProto.Types.DataLocation.External;
+                header.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = dataName });
+                header.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                header.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = init.ByteSize.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            }
+            tensors.Add((init, header, inline, offset));
+        }
+        long TensorSize((Initializer Init, TensorProto Header, bool Inline, long Offset) t) => t.Header.CalculateSize()
+            + (t.Inline ? CodedOutputStream.ComputeTagSize(TensorProto.RawDataFieldNumber) + LengthDelimitedSize(t.Init.ByteSize) : 0);
+        var graphHead = model.Graph;
+        model.Graph = null;
+        long graphLength = graphHead.CalculateSize()
+            + tensors.Sum(t => CodedOutputStream.ComputeTagSize(GraphProto.InitializerFieldNumber) + LengthDelimitedSize(TensorSize(t)));
+        if (graphLength > int.MaxValue)
+            throw new InvalidOperationException($"the graph takes {graphLength} bytes inline, over protobuf's 2 GiB; its weights must go to external data");
+
+        var written = new List<string> { path };
+        using (var data = external ? new FileStream(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, dataName), FileMode.Create, FileAccess.Write) : null)
+        using (var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            using var output = new CodedOutputStream(file, leaveOpen: true);
+            model.WriteTo(output);
+            output.WriteTag(ModelProto.GraphFieldNumber, WireFormat.WireType.LengthDelimited);
+            output.WriteLength((int)graphLength);
+            graphHead.WriteTo(output);
+            long done = 0;
+            foreach (var t in tensors)
+            {
+                output.WriteTag(GraphProto.InitializerFieldNumber, WireFormat.WireType.LengthDelimited);
+                output.WriteLength((int)TensorSize(t));
+                t.Header.WriteTo(output);
+                byte[] bytes = t.Init.Materialize();
+                if (bytes.LongLength != t.Init.ByteSize)
+                    throw new InvalidOperationException($"initializer '{t.Init.Name}' produced {bytes.LongLength} bytes, expected {t.Init.ByteSize}");
+                if (t.Inline)
                 {
-                    long pad = (ExternalAlignment - data.Position % ExternalAlignment) % ExternalAlignment;
-                    if (pad > 0) data.Write(new byte[pad]);
-                    long offset = data.Position;
-                    data.Write(bytes);
-                    tensor.DataLocation = TensorProto.Types.DataLocation.External;
-                    tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = dataName });
-                    tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-                    tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = bytes.LongLength.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                    output.WriteTag(TensorProto.RawDataFieldNumber, WireFormat.WireType.LengthDelimited);
+                    output.WriteBytes(UnsafeByteOperations.UnsafeWrap(bytes)); // length, then the bytes, without a copy
                 }
-                else tensor.RawData = ByteString.CopyFrom(bytes);
-                model.Graph.Initializer.Add(tensor);
+                else
+                {
+                    if (data!.Position < t.Offset) data.Write(new byte[t.Offset - data.Position]);
+                    data.Write(bytes);
+                }
                 done += bytes.LongLength;
                 options.Progress?.Invoke(done);
             }
+            output.Flush();
             if (data is not null) written.Add(data.Name);
         }
-        using (var file = new FileStream(path, FileMode.Create, FileAccess.Write))
-            model.WriteTo(file);
         return written;
     }
+
+    /// <summary>Bytes of a length-delimited field's length prefix and payload.</summary>
+    private static long LengthDelimitedSize(long length) => CodedOutputStream.ComputeLengthSize(checked((int)length)) + length;
 
     /// <summary>The IR version that goes with an opset (ONNX's release table); ONNX Runtime 1.30 reads up to 13.</summary>
     public static long IrVersionFor(int opset) => opset switch

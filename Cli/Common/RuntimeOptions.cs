@@ -25,8 +25,15 @@ public sealed class RuntimeOptions
         DefaultValueFactory = _ => 0,
     };
 
+    public Option<string[]> SessionEntries { get; } = new("--session-config")
+    {
+        Description = "An ONNX Runtime session config entry KEY=VALUE (repeatable), e.g. session.intra_op.allow_spinning=0",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
     public void AddTo(Command command)
     {
+        command.Options.Add(SessionEntries);
         command.Options.Add(OrtLibrary);
         command.Options.Add(Provider);
         command.Options.Add(RequireProvider);
@@ -39,8 +46,16 @@ public sealed class RuntimeOptions
         int threads = result.GetValue(Threads);
         if (threads < 0) throw new UsageException("--threads must be 0 or more");
         Runtime.Ort.OrtLibrary.Initialize(result.GetValue(OrtLibrary));
+        var entries = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var entry in result.GetValue(SessionEntries) ?? [])
+        {
+            int at = entry.IndexOf('=');
+            if (at <= 0) throw new UsageException($"--session-config takes KEY=VALUE, got '{entry}'");
+            entries[entry[..at]] = entry[(at + 1)..];
+        }
         return new SessionConfig
         {
+            ConfigEntries = entries,
             ExecutionProvider = result.GetValue(Provider) ?? "cpu",
             ProviderRequired = result.GetValue(RequireProvider),
             IntraOpThreads = threads,

@@ -32,7 +32,7 @@ public sealed partial class GraphBuilder
     public (Value Output, Value Num, Value Den, Value Max) WkvScan(Value k, Value v, Value u, Value w, Value num, Value den, Value max)
     {
         using var _ = Scope("Wkv");
-        var results = Scan([num, den, max], [k, v], [1, 1], (b, state, x) =>
+        var results = ScanOrSingleStep([num, den, max], [k, v], [1, 1], (b, state, x) =>
         {
             Value numS = state[0], denS = state[1], maxS = state[2], kT = x[0], vT = x[1];
             var uk = b.Add(kT, u);

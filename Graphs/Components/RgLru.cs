@@ -38,7 +38,7 @@ public sealed partial class GraphBuilder
         var normalized = Mul(Mul(x, inputGate), multiplier);
         var decay = Where(resetW, Constant(0f), a);
 
-        var results = Scan([state], [decay, normalized], [1, 1], (b, s, step) =>
+        var results = ScanOrSingleStep([state], [decay, normalized], [1, 1], (b, s, step) =>
         {
             var h = b.Add(b.Mul(step[0], s[0]), step[1]);
             return new ScanStep([h], [h]);

@@ -21,7 +21,7 @@ public sealed partial class GraphBuilder
     public (Value Output, Value State) SelectiveScan(Value x, Value dt, Value a, Value bm, Value cm, Value d, Value state)
     {
         using var _ = Scope("selective_scan");
-        var results = Scan([state],
+        var results = ScanOrSingleStep([state],
             [Unsqueeze(dt, -1), Unsqueeze(Mul(dt, x), -1), Unsqueeze(bm, 2), Unsqueeze(cm, -1)],   // [B,T,I,1] [B,T,I,1] [B,T,1,N] [B,T,N,1]
             [1, 1, 1, 1], (s, h, step) =>
             {

@@ -20,6 +20,8 @@ public sealed class ModelRunner : IDisposable
     public const string LogitsOutput = "logits";
 
     private readonly string[] decoderOutputs;
+    // The decoder's input and output names in the order Forward passes them, encoded once for every call.
+    private readonly RunNames decoderNames;
 
     private ModelRunner(ModelPackage package, InferenceSession decoder, InferenceSession? encoder)
     {
@@ -37,6 +39,11 @@ public sealed class ModelRunner : IDisposable
         var logits = decoder.Outputs.FirstOrDefault(o => o.Name == LogitsOutput)
             ?? throw new InvalidDataException($"{package.GraphPath("decoder")}: the decoder has no '{LogitsOutput}' output");
         VocabSize = logits.Dims[^1] > 0 ? (int)logits.Dims[^1] : 0;
+        var names = new List<string> { InputIds };
+        if (AcceptsAttentionMask) names.Add(AttentionMask);
+        names.AddRange(package.EncoderFeeds.Select(f => f.DecoderInput));
+        names.AddRange(package.State.Select(st => st.Input));
+        decoderNames = new RunNames(names, decoderOutputs);
     }
 
     public ModelPackage Package { get; }
@@ -107,11 +114,22 @@ public sealed class ModelRunner : IDisposable
     /// <summary>
     /// Runs <paramref name="length"/> new positions per row through the decoder and advances the state.
     /// <paramref name="attentionMask"/> (1 = token, 0 = padding) covers the new positions; null means all tokens.
+    /// Returns the logits of every new position, [batch, length, vocab].
     /// </summary>
-    public Logits Forward(ModelState state, ReadOnlySpan<long> ids, int length, ReadOnlySpan<long> attentionMask = default)
+    public Logits Forward(ModelState state, ReadOnlySpan<long> ids, int length, ReadOnlySpan<long> attentionMask = default) =>
+        Run(state, ids, length, attentionMask, lastOnly: false);
+
+    /// <summary>
+    /// As <see cref="Forward"/>, but returns only each row's last position, [batch, 1, vocab]: what the next
+    /// token needs, without copying batch x length x vocab floats out of a prefill.
+    /// </summary>
+    public Logits ForwardLast(ModelState state, ReadOnlySpan<long> ids, int length, ReadOnlySpan<long> attentionMask = default) =>
+        Run(state, ids, length, attentionMask, lastOnly: true);
+
+    private Logits Run(ModelState state, ReadOnlySpan<long> ids, int length, ReadOnlySpan<long> attentionMask, bool lastOnly)
     {
         CheckIds(ids, state.Batch, length);
-        if (Package.IsEncoderDecoder && state.EncoderOutputs.Count == 0)
+        if (Package.IsEncoderDecoder && state.EncoderOutputs.Count != Package.EncoderFeeds.Count)
             throw new InvalidOperationException("run Encode before the decoder");
         int batch = state.Batch;
         if (!attentionMask.IsEmpty && attentionMask.Length != batch * length)
@@ -122,42 +140,42 @@ public sealed class ModelRunner : IDisposable
             for (int t = 0; t < length; t++)
                 state.Mask[r].Add(attentionMask.IsEmpty ? 1 : attentionMask[r * length + t]);
 
-        var names = new List<string>(Package.State.Count + 4) { InputIds };
-        var inputs = new List<OrtValue>(Package.State.Count + 4);
-        var owned = new List<OrtValue>();
+        // Same order as decoderNames: ids, mask, encoder feeds, states.
+        var inputs = new OrtValue[decoderNames.InputNames.Count];
+        int n = 0;
+        using var idsValue = OrtValue.FromArray(ids.ToArray(), [batch, length]);
+        inputs[n++] = idsValue;
+        OrtValue? maskValue = null;
         try
         {
-            var idsValue = OrtValue.FromArray(ids.ToArray(), [batch, length]);
-            owned.Add(idsValue);
-            inputs.Add(idsValue);
             if (AcceptsAttentionMask)
             {
                 long total = state.Length;
                 var mask = new long[batch * total];
                 for (int r = 0; r < batch; r++) state.Mask[r].CopyTo(mask, (int)(r * total));
-                var maskValue = OrtValue.FromArray(mask, [batch, total]);
-                owned.Add(maskValue);
-                names.Add(AttentionMask);
-                inputs.Add(maskValue);
+                maskValue = OrtValue.FromArray(mask, [batch, total]);
+                inputs[n++] = maskValue;
             }
-            foreach (var (decoderInput, value) in state.EncoderOutputs)
-            {
-                names.Add(decoderInput);
-                inputs.Add(value);
-            }
-            for (int i = 0; i < Package.State.Count; i++)
-            {
-                names.Add(Package.State[i].Input);
-                inputs.Add(state.Current[i]);
-            }
+            foreach (var (_, decoderInput) in Package.EncoderFeeds) inputs[n++] = state.EncoderOutputs[decoderInput];
+            for (int i = 0; i < Package.State.Count; i++) inputs[n++] = state.Current[i];
 
             var outputs = new OrtValue?[decoderOutputs.Length];
             for (int i = 0; i < Package.State.Count; i++) outputs[i + 1] = state.Spare[i];
-            Decoder.Run(names.ToArray(), inputs.ToArray(), decoderOutputs, outputs);
+            Decoder.Run(decoderNames, inputs, outputs);
 
             using var logitsValue = outputs[0]!;
             var shape = logitsValue.Shape;
-            var logits = new Logits(logitsValue.AsSpan<float>().ToArray(), (int)shape[0], (int)shape[1], (int)shape[2]);
+            int rows = (int)shape[0], positions = (int)shape[1], vocab = (int)shape[2];
+            var all = logitsValue.AsSpan<float>();
+            Logits logits;
+            if (lastOnly)
+            {
+                var last = new float[rows * vocab];
+                for (int r = 0; r < rows; r++)
+                    all.Slice(((r * positions) + positions - 1) * vocab, vocab).CopyTo(last.AsSpan(r * vocab));
+                logits = new Logits(last, rows, 1, vocab);
+            }
+            else logits = new Logits(all.ToArray(), rows, positions, vocab);
             for (int i = 0; i < Package.State.Count; i++)
             {
                 var previous = state.Current[i];
@@ -169,7 +187,7 @@ public sealed class ModelRunner : IDisposable
         }
         finally
         {
-            foreach (var v in owned) v.Dispose();
+            maskValue?.Dispose();
         }
     }
 
@@ -185,6 +203,7 @@ public sealed class ModelRunner : IDisposable
 
     public void Dispose()
     {
+        decoderNames.Dispose();
         Decoder.Dispose();
         Encoder?.Dispose();
     }

@@ -79,7 +79,7 @@ public static class Generator
             }
 
             var clock = Stopwatch.StartNew();
-            var logits = runner.Forward(state, ids, length, padded ? mask : default);
+            var logits = runner.ForwardLast(state, ids, length, padded ? mask : default);
             var prefill = clock.Elapsed;
             var produced = Enumerable.Range(0, batch).Select(_ => new List<long>()).ToArray();
             var done = new bool[batch];
@@ -99,7 +99,7 @@ public static class Generator
                     if (eos.Contains(token) || request.ShouldStop?.Invoke(r) == true) done[r] = true;
                 }
                 if (done.All(d => d) || step == request.MaxNewTokens - 1) break;
-                logits = runner.Forward(state, next, 1);
+                logits = runner.ForwardLast(state, next, 1);
                 steps++;
             }
             var decode = clock.Elapsed;

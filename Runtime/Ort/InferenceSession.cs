@@ -68,9 +68,28 @@ public sealed unsafe class InferenceSession : IDisposable
             throw new ArgumentException($"{outputNames.Length} output names for {outputs.Length} outputs", nameof(outputs));
         }
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
-
         using var inputNameArray = new Utf8StringArray(inputNames);
         using var outputNameArray = new Utf8StringArray(outputNames);
+        RunCore(inputNames, inputNameArray.Pointers, inputs, outputNameArray.Pointers, outputs);
+    }
+
+    /// <summary>As the other Run, with names encoded once in <paramref name="names"/> (see <see cref="RunNames"/>).</summary>
+    public void Run(RunNames names, ReadOnlySpan<OrtValue> inputs, Span<OrtValue?> outputs)
+    {
+        if (names.InputNames.Count != inputs.Length)
+        {
+            throw new ArgumentException($"{names.InputNames.Count} input names for {inputs.Length} inputs", nameof(inputs));
+        }
+        if (names.OutputNames.Count != outputs.Length)
+        {
+            throw new ArgumentException($"{names.OutputNames.Count} output names for {outputs.Length} outputs", nameof(outputs));
+        }
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        RunCore(names.InputArray, names.InputPointers, inputs, names.OutputPointers, outputs);
+    }
+
+    private void RunCore(ReadOnlySpan<string> inputNames, byte** inputNamePointers, ReadOnlySpan<OrtValue> inputs, byte** outputNamePointers, Span<OrtValue?> outputs)
+    {
         var inputHandles = new nint[inputs.Length];
         // ORT allocates an output where the entry is 0 and writes into the given value otherwise.
         var outputHandles = new nint[outputs.Length];
@@ -95,8 +114,8 @@ public sealed unsafe class InferenceSession : IDisposable
             {
                 api.Check(api.Run(
                     _handle.DangerousGetHandle(), 0,
-                    inputNameArray.Pointers, inputValues, (nuint)inputs.Length,
-                    outputNameArray.Pointers, (nuint)outputs.Length, outputValues));
+                    inputNamePointers, inputValues, (nuint)inputs.Length,
+                    outputNamePointers, (nuint)outputs.Length, outputValues));
             }
         }
         finally
@@ -257,6 +276,20 @@ public sealed unsafe class InferenceSession : IDisposable
             {
                 api.Check(api.SetInterOpNumThreads(raw, config.InterOpThreads));
             }
+            nint handle = raw; // lambdas below cannot capture a local whose address was taken
+            foreach (var (key, value) in SessionConfig.Defaults.Where(d => !config.ConfigEntries.ContainsKey(d.Key)).Concat(config.ConfigEntries))
+            {
+                using var entry = new Utf8StringArray([key, value]);
+                api.Check(api.AddSessionConfigEntry(raw, entry.Pointers[0], entry.Pointers[1]));
+            }
+            if (config.ProfilePrefix is not null)
+            {
+                WithOrtPath(config.ProfilePrefix, path => api.Check(api.EnableProfiling(handle, (void*)path)));
+            }
+            if (config.OptimizedModelPath is not null)
+            {
+                WithOrtPath(config.OptimizedModelPath, path => api.Check(api.SetOptimizedModelFilePath(handle, (void*)path)));
+            }
             return options;
         }
         catch
@@ -264,6 +297,21 @@ public sealed unsafe class InferenceSession : IDisposable
             options.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Calls <paramref name="use"/> with a path as ORTCHAR_T* (wchar_t on Windows, UTF-8 elsewhere).</summary>
+    private static void WithOrtPath(string path, Action<nint> use)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            fixed (char* wide = path)
+            {
+                use((nint)wide);
+            }
+            return;
+        }
+        using var utf8 = new Utf8StringArray([path]);
+        use((nint)utf8.Pointers[0]);
     }
 
     private static OrtSessionHandle Open(OrtEnvHandle env, ModelSource source, OrtSessionOptionsHandle options)

@@ -28,6 +28,13 @@ internal sealed unsafe class OrtApi
     internal readonly delegate* unmanaged[Cdecl]<nint, void*, nuint, nint, nint*, nint> CreateSessionFromArray; // 8
     internal readonly delegate* unmanaged[Cdecl]<nint, nint, byte**, nint*, nuint, byte**, nuint, nint*, nint> Run; // 9
     internal readonly delegate* unmanaged[Cdecl]<nint*, nint> CreateSessionOptions;                         // 10
+    internal readonly delegate* unmanaged[Cdecl]<nint, void*, nint> SetOptimizedModelFilePath;              // 11
+    internal readonly delegate* unmanaged[Cdecl]<nint, int, nint> SetSessionExecutionMode;                  // 13
+    internal readonly delegate* unmanaged[Cdecl]<nint, void*, nint> EnableProfiling;                        // 14
+    internal readonly delegate* unmanaged[Cdecl]<nint, nint> EnableMemPattern;                              // 16
+    internal readonly delegate* unmanaged[Cdecl]<nint, nint> DisableMemPattern;                             // 17
+    internal readonly delegate* unmanaged[Cdecl]<nint, nint> EnableCpuMemArena;                             // 18
+    internal readonly delegate* unmanaged[Cdecl]<nint, nint> DisableCpuMemArena;                            // 19
     internal readonly delegate* unmanaged[Cdecl]<nint, int, nint> SetSessionGraphOptimizationLevel;         // 23
     internal readonly delegate* unmanaged[Cdecl]<nint, int, nint> SetIntraOpNumThreads;                     // 24
     internal readonly delegate* unmanaged[Cdecl]<nint, int, nint> SetInterOpNumThreads;                     // 25
@@ -65,6 +72,7 @@ internal sealed unsafe class OrtApi
     internal readonly delegate* unmanaged[Cdecl]<nint, nint, byte***, long*, nint> ModelMetadataGetCustomMetadataMapKeys; // 123
     internal readonly delegate* unmanaged[Cdecl]<byte***, int*, nint> GetAvailableProviders;                // 125
     internal readonly delegate* unmanaged[Cdecl]<byte**, int, nint> ReleaseAvailableProviders;              // 126
+    internal readonly delegate* unmanaged[Cdecl]<nint, byte*, byte*, nint> AddSessionConfigEntry;           // 130
     internal readonly delegate* unmanaged[Cdecl]<nint, nint, nint, nint> RunWithBinding;                    // 133
     internal readonly delegate* unmanaged[Cdecl]<nint, nint*, nint> CreateIoBinding;                        // 134
     internal readonly delegate* unmanaged[Cdecl]<nint, void> ReleaseIoBinding;                              // 135
@@ -91,6 +99,13 @@ internal sealed unsafe class OrtApi
         CreateSessionFromArray = (delegate* unmanaged[Cdecl]<nint, void*, nuint, nint, nint*, nint>)Slot(slots, 8, nameof(CreateSessionFromArray));
         Run = (delegate* unmanaged[Cdecl]<nint, nint, byte**, nint*, nuint, byte**, nuint, nint*, nint>)Slot(slots, 9, nameof(Run));
         CreateSessionOptions = (delegate* unmanaged[Cdecl]<nint*, nint>)Slot(slots, 10, nameof(CreateSessionOptions));
+        SetOptimizedModelFilePath = (delegate* unmanaged[Cdecl]<nint, void*, nint>)Slot(slots, 11, nameof(SetOptimizedModelFilePath));
+        SetSessionExecutionMode = (delegate* unmanaged[Cdecl]<nint, int, nint>)Slot(slots, 13, nameof(SetSessionExecutionMode));
+        EnableProfiling = (delegate* unmanaged[Cdecl]<nint, void*, nint>)Slot(slots, 14, nameof(EnableProfiling));
+        EnableMemPattern = (delegate* unmanaged[Cdecl]<nint, nint>)Slot(slots, 16, nameof(EnableMemPattern));
+        DisableMemPattern = (delegate* unmanaged[Cdecl]<nint, nint>)Slot(slots, 17, nameof(DisableMemPattern));
+        EnableCpuMemArena = (delegate* unmanaged[Cdecl]<nint, nint>)Slot(slots, 18, nameof(EnableCpuMemArena));
+        DisableCpuMemArena = (delegate* unmanaged[Cdecl]<nint, nint>)Slot(slots, 19, nameof(DisableCpuMemArena));
         SetSessionGraphOptimizationLevel = (delegate* unmanaged[Cdecl]<nint, int, nint>)Slot(slots, 23, nameof(SetSessionGraphOptimizationLevel));
         SetIntraOpNumThreads = (delegate* unmanaged[Cdecl]<nint, int, nint>)Slot(slots, 24, nameof(SetIntraOpNumThreads));
         SetInterOpNumThreads = (delegate* unmanaged[Cdecl]<nint, int, nint>)Slot(slots, 25, nameof(SetInterOpNumThreads));
@@ -128,6 +143,7 @@ internal sealed unsafe class OrtApi
         ModelMetadataGetCustomMetadataMapKeys = (delegate* unmanaged[Cdecl]<nint, nint, byte***, long*, nint>)Slot(slots, 123, nameof(ModelMetadataGetCustomMetadataMapKeys));
         GetAvailableProviders = (delegate* unmanaged[Cdecl]<byte***, int*, nint>)Slot(slots, 125, nameof(GetAvailableProviders));
         ReleaseAvailableProviders = (delegate* unmanaged[Cdecl]<byte**, int, nint>)Slot(slots, 126, nameof(ReleaseAvailableProviders));
+        AddSessionConfigEntry = (delegate* unmanaged[Cdecl]<nint, byte*, byte*, nint>)Slot(slots, 130, nameof(AddSessionConfigEntry));
         RunWithBinding = (delegate* unmanaged[Cdecl]<nint, nint, nint, nint>)Slot(slots, 133, nameof(RunWithBinding));
         CreateIoBinding = (delegate* unmanaged[Cdecl]<nint, nint*, nint>)Slot(slots, 134, nameof(CreateIoBinding));
         ReleaseIoBinding = (delegate* unmanaged[Cdecl]<nint, void>)Slot(slots, 135, nameof(ReleaseIoBinding));

@@ -11,7 +11,10 @@ internal unsafe ref struct Utf8StringArray
 {
     private void* _block;
 
-    public Utf8StringArray(ReadOnlySpan<string> values)
+    public Utf8StringArray(ReadOnlySpan<string> values) => _block = Build(values);
+
+    /// <summary>One native block: the pointer array, then the NUL-terminated UTF-8 strings. Free with NativeMemory.Free.</summary>
+    internal static void* Build(ReadOnlySpan<string> values)
     {
         nuint pointerBytes = (nuint)(values.Length * sizeof(byte*));
         nuint textBytes = 0;
@@ -25,9 +28,9 @@ internal unsafe ref struct Utf8StringArray
             textBytes += (nuint)Encoding.UTF8.GetByteCount(value) + 1;
         }
 
-        _block = NativeMemory.Alloc(pointerBytes + textBytes + 1);
-        var pointers = (byte**)_block;
-        byte* cursor = (byte*)_block + pointerBytes;
+        void* block = NativeMemory.Alloc(pointerBytes + textBytes + 1);
+        var pointers = (byte**)block;
+        byte* cursor = (byte*)block + pointerBytes;
         byte* end = cursor + textBytes;
         for (int i = 0; i < values.Length; i++)
         {
@@ -36,6 +39,7 @@ internal unsafe ref struct Utf8StringArray
             pointers[i] = cursor;
             cursor += length + 1;
         }
+        return block;
     }
 
     public readonly byte** Pointers => (byte**)_block;
@@ -44,5 +48,39 @@ internal unsafe ref struct Utf8StringArray
     {
         NativeMemory.Free(_block);
         _block = null;
+    }
+}
+
+/// <summary>
+/// Input and output names encoded once for many runs with the same names (a decode loop), so a run
+/// passes ready pointers instead of encoding every state name again. Dispose frees the native copies.
+/// </summary>
+public sealed unsafe class RunNames : IDisposable
+{
+    private void* _inputs;
+    private void* _outputs;
+
+    public RunNames(IReadOnlyList<string> inputNames, IReadOnlyList<string> outputNames)
+    {
+        InputArray = inputNames.ToArray();
+        OutputArray = outputNames.ToArray();
+        _inputs = Utf8StringArray.Build(InputArray);
+        _outputs = Utf8StringArray.Build(OutputArray);
+    }
+
+    public IReadOnlyList<string> InputNames => InputArray;
+    public IReadOnlyList<string> OutputNames => OutputArray;
+    internal string[] InputArray { get; }
+    internal string[] OutputArray { get; }
+
+    internal byte** InputPointers => _inputs != null ? (byte**)_inputs : throw new ObjectDisposedException(nameof(RunNames));
+    internal byte** OutputPointers => _outputs != null ? (byte**)_outputs : throw new ObjectDisposedException(nameof(RunNames));
+
+    public void Dispose()
+    {
+        NativeMemory.Free(_inputs);
+        NativeMemory.Free(_outputs);
+        _inputs = null;
+        _outputs = null;
     }
 }

@@ -14,15 +14,21 @@ internal static class BenchCommand
         var batch = new Option<int>("--batch") { Description = "Rows per call", DefaultValueFactory = _ => 1 };
         var repeat = new Option<int>("--repeat") { Description = "Repetitions (the median is reported)", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Print the figures as JSON" };
+        var profile = new Option<string?>("--profile") { Description = "Write ONNX Runtime's per-node profile (chrome tracing JSON) to a file with this prefix" };
+        var optimized = new Option<string?>("--save-optimized") { Description = "Save the decoder graph as ONNX Runtime optimised it to this path" };
         var runtime = new RuntimeOptions();
         var command = new Command("bench", "Measure prefill and decode speed, against the memory-bandwidth bound measured in the same run")
         {
-            package, promptLength, newTokens, batch, repeat, json,
+            package, promptLength, newTokens, batch, repeat, json, profile, optimized,
         };
         runtime.AddTo(command);
         command.SetAction(result => Verbs.Guard(context, () => BenchExecution.Run(new BenchRequest(
             result.GetValue(package)!, result.GetValue(promptLength), result.GetValue(newTokens), result.GetValue(batch), result.GetValue(repeat),
-            result.GetValue(json)), runtime.Resolve(result, context), context)));
+            result.GetValue(json)), runtime.Resolve(result, context) with
+            {
+                ProfilePrefix = result.GetValue(profile),
+                OptimizedModelPath = result.GetValue(optimized),
+            }, context)));
         return command;
     }
 }

@@ -20,7 +20,9 @@ internal static class BenchExecution
             throw new UsageException("--prompt-length, --new-tokens, --batch and --repeat must be at least 1");
         using var runner = ModelRunner.Open(request.Package, config);
         RuntimeOptions.ReportWarnings(runner.Warnings, context);
-        long weightBytes = Directory.GetFiles(runner.Package.Directory, "*.onnx*").Sum(f => new FileInfo(f).Length);
+        // What a decode step can read: the decoder graph and its external data (an encoder runs once per prompt).
+        string decoderPath = runner.Package.GraphPath("decoder");
+        long weightBytes = new[] { decoderPath, decoderPath + ".data" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
         int vocab = runner.VocabSize > 0 ? runner.VocabSize : 2;
         var random = new Random(1234);
         long[] RandomIds(int n) => Enumerable.Range(0, n).Select(_ => (long)random.Next(vocab)).ToArray();
@@ -34,11 +36,11 @@ internal static class BenchExecution
             if (runner.Package.IsEncoderDecoder) runner.Encode(state, encoderIds, request.PromptLength);
             var ids = RandomIds(request.Batch * request.PromptLength);
             var clock = Stopwatch.StartNew();
-            runner.Forward(state, ids, request.PromptLength);
+            runner.ForwardLast(state, ids, request.PromptLength);
             double prefillSeconds = clock.Elapsed.TotalSeconds;
             var next = RandomIds(request.Batch);
             clock.Restart();
-            for (int s = 0; s < request.NewTokens; s++) runner.Forward(state, next, 1);
+            for (int s = 0; s < request.NewTokens; s++) runner.ForwardLast(state, next, 1);
             double decodeSeconds = clock.Elapsed.TotalSeconds;
             if (r == 0) continue;
             prefill.Add(request.Batch * request.PromptLength / prefillSeconds);

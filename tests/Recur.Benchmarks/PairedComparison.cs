@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Globalization;
+using Recur.Runtime.Execution;
+using Recur.Runtime.Ort;
+
+namespace Recur.Benchmarks;
+
+/// <summary>
+/// A/B timing that holds up on a shared machine: both packages are open in one process and every call
+/// alternates between them (prefill A, prefill B, then decode steps A, B, A, B, ...), so load from other
+/// work lands on both alike. Reports per side the median and the 10th percentile of each call's time
+/// (the low percentile approximates the uncontended cost) and the B/A ratios.
+/// <code>
+/// ab PACKAGE_A PACKAGE_B [--rounds N] [--prompt N] [--steps N] [--threads N]
+///    [--a-config KEY=VALUE]... [--b-config KEY=VALUE]...     (ONNX Runtime session config entries per side)
+/// </code>
+/// </summary>
+internal static class PairedComparison
+{
+    public static int Run(string[] args)
+    {
+        if (args.Length < 2) { Console.Error.WriteLine("usage: ab PACKAGE_A PACKAGE_B [--rounds N] [--prompt N] [--steps N] [--threads N] [--a-config K=V] [--b-config K=V]"); return 2; }
+        int rounds = 5, prompt = 128, steps = 64, threads = 0;
+        var configs = new[] { new Dictionary<string, string>(), new Dictionary<string, string>() };
+        for (int i = 2; i + 1 < args.Length; i += 2)
+        {
+            string value = args[i + 1];
+            switch (args[i])
+            {
+                case "--rounds": rounds = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "--prompt": prompt = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "--steps": steps = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "--threads": threads = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "--a-config": case "--b-config":
+                    int at = value.IndexOf('=');
+                    configs[args[i] == "--a-config" ? 0 : 1][value[..at]] = value[(at + 1)..];
+                    break;
+                default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
+            }
+        }
+        OrtLibrary.Initialize();
+        var runners = new ModelRunner[2];
+        for (int s = 0; s < 2; s++)
+            runners[s] = ModelRunner.Open(args[s], new SessionConfig { IntraOpThreads = threads, ConfigEntries = configs[s] });
+        try
+        {
+            int vocab = Math.Max(2, Math.Min(runners[0].VocabSize, runners[1].VocabSize));
+            var ids = Packages.Ids(prompt, vocab);
+            var next = Packages.Ids(1, vocab, seed: 7);
+            var prefill = new[] { new List<double>(), new List<double>() };
+            var decode = new[] { new List<double>(), new List<double>() };
+            var clock = new Stopwatch();
+            for (int r = 0; r < rounds + 1; r++) // round 0 warms up
+            {
+                var states = runners.Select(Fresh).ToArray();
+                try
+                {
+                    for (int k = 0; k < 2; k++)
+                    {
+                        int s = (r + k) % 2; // alternate which side goes first
+                        clock.Restart();
+                        runners[s].Forward(states[s], ids, prompt);
+                        if (r > 0) prefill[s].Add(clock.Elapsed.TotalMilliseconds);
+                    }
+                    for (int t = 0; t < steps; t++)
+                    {
+                        for (int k = 0; k < 2; k++)
+                        {
+                            int s = (r + t + k) % 2;
+                            clock.Restart();
+                            runners[s].Forward(states[s], next, 1);
+                            if (r > 0) decode[s].Add(clock.Elapsed.TotalMilliseconds);
+                        }
+                    }
+                }
+                finally
+                {
+                    foreach (var state in states) state.Dispose();
+                }
+                ModelState Fresh(ModelRunner runner)
+                {
+                    var state = runner.CreateState(1);
+                    if (runner.Package.IsEncoderDecoder) runner.Encode(state, ids, prompt);
+                    return state;
+                }
+            }
+            Report("prefill", prefill, prompt);
+            Report("decode", decode, 1);
+            return 0;
+        }
+        finally
+        {
+            foreach (var runner in runners) runner.Dispose();
+        }
+    }
+
+    private static void Report(string what, List<double>[] times, int tokens)
+    {
+        double Quantile(List<double> values, double q)
+        {
+            var sorted = values.Order().ToList();
+            return sorted[(int)Math.Round(q * (sorted.Count - 1))];
+        }
+        double aMedian = Quantile(times[0], 0.5), bMedian = Quantile(times[1], 0.5), aLow = Quantile(times[0], 0.1), bLow = Quantile(times[1], 0.1);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{what,-8} A median {aMedian,8:F3} ms ({tokens * 1000 / aMedian,8:F1} tok/s) p10 {aLow,8:F3} ms | B median {bMedian,8:F3} ms ({tokens * 1000 / bMedian,8:F1} tok/s) p10 {bLow,8:F3} ms | B/A time: median {bMedian / aMedian:F3}, p10 {bLow / aLow:F3}  (n={times[0].Count})"));
+    }
+}

@@ -1,0 +1,231 @@
+using System.Text.Json.Nodes;
+
+namespace Recur.SyntheticCheckpoint;
+
+/// <summary>
+/// The benchmark shapes: each preset is a config.json (the field set of the matching tests/golden case,
+/// sizes scaled up) and the tensor list Hugging Face's model class would save for it.
+/// </summary>
+internal static class Presets
+{
+    public static readonly IReadOnlyDictionary<string, Func<(JsonObject Config, List<TensorSpec> Tensors)>> All =
+        new Dictionary<string, Func<(JsonObject, List<TensorSpec>)>>
+        {
+            ["rwkv-169m"] = Rwkv169M,
+            ["mamba-130m"] = Mamba130M,
+            ["gemma-46m"] = Gemma46M,
+            ["recurrent-gemma-35m"] = RecurrentGemma35M,
+            ["switch-105m"] = Switch105M,
+        };
+
+    // Weight scales: N(0, 0.02) for matrices as HF's initializer_range; norms start at 1 (Gemma's store
+    // w with the scale 1 + w, so theirs are near 0).
+    private static TensorSpec Matrix(string name, params long[] shape) => new(name, shape, (r, _) => 0.02f * r.Next());
+    private static TensorSpec Ones(string name, long n) => new(name, [n], (r, _) => 1f + 0.02f * r.Next());
+    private static TensorSpec Small(string name, params long[] shape) => new(name, shape, (r, _) => 0.02f * r.Next());
+    private static TensorSpec Zeros(string name, long n) => new(name, [n], (_, _) => 0f);
+    private static TensorSpec Uniform(string name, long[] shape, float low, float high) =>
+        new(name, shape, (r, _) => low + (high - low) * (float)r.Uniform());
+
+    /// <summary>rwkv-4-169m-pile: hidden 768, 12 layers, vocab 50277, context 1024, lm head untied.</summary>
+    private static (JsonObject, List<TensorSpec>) Rwkv169M()
+    {
+        const long hidden = 768, attention = 768, intermediate = 3072, vocab = 50277;
+        const int layers = 12;
+        var config = new JsonObject
+        {
+            ["architectures"] = new JsonArray("RwkvForCausalLM"), ["attention_hidden_size"] = attention, ["bos_token_id"] = 0,
+            ["context_length"] = 1024, ["eos_token_id"] = 0, ["hidden_size"] = hidden, ["intermediate_size"] = intermediate,
+            ["layer_norm_epsilon"] = 1e-5, ["model_type"] = "rwkv", ["num_hidden_layers"] = layers, ["rescale_every"] = 6,
+            ["tie_word_embeddings"] = false, ["torch_dtype"] = "float32", ["transformers_version"] = "4.46.1",
+            ["use_cache"] = true, ["vocab_size"] = vocab,
+        };
+        var t = new List<TensorSpec> { Matrix("rwkv.embeddings.weight", vocab, hidden) };
+        for (int i = 0; i < layers; i++)
+        {
+            string p = $"rwkv.blocks.{i}";
+            if (i == 0) t.AddRange([Ones($"{p}.pre_ln.weight", hidden), Zeros($"{p}.pre_ln.bias", hidden)]);
+            t.AddRange([Ones($"{p}.ln1.weight", hidden), Zeros($"{p}.ln1.bias", hidden), Ones($"{p}.ln2.weight", hidden), Zeros($"{p}.ln2.bias", hidden)]);
+            // time_decay spans RWKV-4's init range (-5 .. 3, so w = -exp(decay) stays finite); time_first about log(0.3).
+            t.Add(new($"{p}.attention.time_decay", [attention], (_, c) => -5f + 8f * MathF.Pow(c / (attention - 1f), 0.7f + 1.3f * i / (layers - 1))));
+            t.Add(new($"{p}.attention.time_first", [attention], (_, c) => MathF.Log(0.3f) + 0.5f * ((c + 1) % 3 - 1)));
+            foreach (var mix in new[] { "key", "value", "receptance" }) t.Add(Uniform($"{p}.attention.time_mix_{mix}", [1, 1, hidden], 0f, 1f));
+            t.AddRange([Matrix($"{p}.attention.key.weight", attention, hidden), Matrix($"{p}.attention.value.weight", attention, hidden),
+                Matrix($"{p}.attention.receptance.weight", attention, hidden), Matrix($"{p}.attention.output.weight", hidden, attention)]);
+            foreach (var mix in new[] { "key", "receptance" }) t.Add(Uniform($"{p}.feed_forward.time_mix_{mix}", [1, 1, hidden], 0f, 1f));
+            t.AddRange([Matrix($"{p}.feed_forward.key.weight", intermediate, hidden), Matrix($"{p}.feed_forward.receptance.weight", hidden, hidden),
+                Matrix($"{p}.feed_forward.value.weight", hidden, intermediate)]);
+        }
+        t.AddRange([Ones("rwkv.ln_out.weight", hidden), Zeros("rwkv.ln_out.bias", hidden), Matrix("head.weight", vocab, hidden)]);
+        return (config, t);
+    }
+
+    /// <summary>mamba-130m-hf: hidden 768, 24 layers, state 16, vocab 50280, lm head tied to the embedding.</summary>
+    private static (JsonObject, List<TensorSpec>) Mamba130M()
+    {
+        const long hidden = 768, inner = 1536, state = 16, rank = 48, kernel = 4, vocab = 50280;
+        const int layers = 24;
+        var config = new JsonObject
+        {
+            ["architectures"] = new JsonArray("MambaForCausalLM"), ["bos_token_id"] = 0, ["conv_kernel"] = kernel, ["eos_token_id"] = 0,
+            ["expand"] = 2, ["hidden_act"] = "silu", ["hidden_size"] = hidden, ["initializer_range"] = 0.1, ["intermediate_size"] = inner,
+            ["layer_norm_epsilon"] = 1e-5, ["model_type"] = "mamba", ["num_hidden_layers"] = layers, ["pad_token_id"] = 0,
+            ["rescale_prenorm_residual"] = false, ["residual_in_fp32"] = true, ["state_size"] = state, ["time_step_floor"] = 1e-4,
+            ["time_step_init_scheme"] = "random", ["time_step_max"] = 0.1, ["time_step_min"] = 0.001, ["time_step_rank"] = rank,
+            ["time_step_scale"] = 1.0, ["torch_dtype"] = "float32", ["transformers_version"] = "4.46.1", ["use_bias"] = false,
+            ["use_cache"] = true, ["use_conv_bias"] = true, ["use_mambapy"] = false, ["vocab_size"] = vocab,
+        };
+        var t = new List<TensorSpec> { Matrix("backbone.embeddings.weight", vocab, hidden) };
+        for (int i = 0; i < layers; i++)
+        {
+            string p = $"backbone.layers.{i}";
+            t.Add(Ones($"{p}.norm.weight", hidden));
+            // As MambaMixer's init: A = -(1..N) per channel, D = 1, dt_proj.bias = softplus^-1(dt) with dt log-uniform in [0.001, 0.1].
+            t.Add(new($"{p}.mixer.A_log", [inner, state], (_, k) => MathF.Log(1 + k % state)));
+            t.Add(new($"{p}.mixer.D", [inner], (_, _) => 1f));
+            t.Add(new($"{p}.mixer.dt_proj.bias", [inner], (r, _) =>
+            {
+                double dt = Math.Exp(Math.Log(0.001) + r.Uniform() * (Math.Log(0.1) - Math.Log(0.001)));
+                return (float)(dt + Math.Log(1 - Math.Exp(-dt)));
+            }));
+            t.AddRange([Matrix($"{p}.mixer.conv1d.weight", inner, 1, kernel), Small($"{p}.mixer.conv1d.bias", inner),
+                Matrix($"{p}.mixer.dt_proj.weight", inner, rank), Matrix($"{p}.mixer.in_proj.weight", 2 * inner, hidden),
+                Matrix($"{p}.mixer.out_proj.weight", hidden, inner), Matrix($"{p}.mixer.x_proj.weight", rank + 2 * state, inner)]);
+        }
+        t.Add(Ones("backbone.norm_f.weight", hidden));
+        return (config, t);
+    }
+
+    /// <summary>A 46M Gemma: hidden 512, 8 layers, 8 heads of 64 with one KV head, MLP 2048, a 32000 vocabulary.</summary>
+    private static (JsonObject, List<TensorSpec>) Gemma46M()
+    {
+        const long hidden = 512, heads = 8, kvHeads = 1, headDim = 64, intermediate = 2048, vocab = 32000;
+        const int layers = 8;
+        var config = new JsonObject
+        {
+            ["architectures"] = new JsonArray("GemmaForCausalLM"), ["attention_bias"] = false, ["attention_dropout"] = 0.0,
+            ["bos_token_id"] = 2, ["eos_token_id"] = 1, ["head_dim"] = headDim, ["hidden_act"] = "gelu", ["hidden_activation"] = null,
+            ["hidden_size"] = hidden, ["initializer_range"] = 0.02, ["intermediate_size"] = intermediate, ["max_position_embeddings"] = 2048,
+            ["model_type"] = "gemma", ["num_attention_heads"] = heads, ["num_hidden_layers"] = layers, ["num_key_value_heads"] = kvHeads,
+            ["pad_token_id"] = 0, ["rms_norm_eps"] = 1e-6, ["rope_theta"] = 10000.0, ["torch_dtype"] = "float32",
+            ["transformers_version"] = "4.46.1", ["use_cache"] = true, ["vocab_size"] = vocab,
+        };
+        var t = new List<TensorSpec> { Matrix("model.embed_tokens.weight", vocab, hidden) };
+        for (int i = 0; i < layers; i++)
+        {
+            string p = $"model.layers.{i}";
+            t.AddRange([Small($"{p}.input_layernorm.weight", hidden), Small($"{p}.post_attention_layernorm.weight", hidden),
+                Matrix($"{p}.mlp.gate_proj.weight", intermediate, hidden), Matrix($"{p}.mlp.up_proj.weight", intermediate, hidden),
+                Matrix($"{p}.mlp.down_proj.weight", hidden, intermediate),
+                Matrix($"{p}.self_attn.q_proj.weight", heads * headDim, hidden), Matrix($"{p}.self_attn.k_proj.weight", kvHeads * headDim, hidden),
+                Matrix($"{p}.self_attn.v_proj.weight", kvHeads * headDim, hidden), Matrix($"{p}.self_attn.o_proj.weight", hidden, heads * headDim)]);
+        }
+        t.Add(Small("model.norm.weight", hidden));
+        return (config, t);
+    }
+
+    /// <summary>A 35M RecurrentGemma: hidden 512, 6 layers (recurrent, recurrent, attention), 8 heads, MLP 1536, a 32000 vocabulary.</summary>
+    private static (JsonObject, List<TensorSpec>) RecurrentGemma35M()
+    {
+        const long hidden = 512, lru = 512, heads = 8, kvHeads = 1, headDim = hidden / heads, intermediate = 3072, kernel = 4, vocab = 32000;
+        const int layers = 6;
+        string[] blockTypes = ["recurrent", "recurrent", "attention"];
+        var config = new JsonObject
+        {
+            ["architectures"] = new JsonArray("RecurrentGemmaForCausalLM"), ["attention_bias"] = false, ["attention_dropout"] = 0.0,
+            ["attention_window_size"] = 2048, ["block_types"] = new JsonArray(blockTypes.Select(s => (JsonNode)s).ToArray()),
+            ["bos_token_id"] = 2, ["conv1d_width"] = kernel, ["eos_token_id"] = 1, ["final_w_init_variance_scale"] = 0.5,
+            ["head_dim"] = headDim, ["hidden_activation"] = "gelu_pytorch_tanh", ["hidden_size"] = hidden, ["intermediate_size"] = intermediate,
+            ["logits_soft_cap"] = 30.0, ["lru_width"] = lru, ["model_type"] = "recurrent_gemma", ["num_attention_heads"] = heads,
+            ["num_hidden_layers"] = layers, ["num_key_value_heads"] = kvHeads, ["pad_token_id"] = 0, ["partial_rotary_factor"] = 0.5,
+            ["rms_norm_eps"] = 1e-6, ["rope_theta"] = 10000.0, ["torch_dtype"] = "float32", ["transformers_version"] = "4.46.1",
+            ["use_cache"] = true, ["vocab_size"] = vocab, ["w_init_variance_scale"] = 0.01,
+        };
+        long mlp = intermediate / 2; // HF's MLP block is intermediate_size // 2 wide
+        var t = new List<TensorSpec> { Matrix("model.embed_tokens.weight", vocab, hidden) };
+        for (int i = 0; i < layers; i++)
+        {
+            string p = $"model.layers.{i}";
+            t.AddRange([Small($"{p}.channel_pre_norm.weight", hidden), Small($"{p}.temporal_pre_norm.weight", hidden),
+                Matrix($"{p}.mlp_block.gate_proj.weight", mlp, hidden), Small($"{p}.mlp_block.gate_proj.bias", mlp),
+                Matrix($"{p}.mlp_block.up_proj.weight", mlp, hidden), Small($"{p}.mlp_block.up_proj.bias", mlp),
+                Matrix($"{p}.mlp_block.down_proj.weight", hidden, mlp), Small($"{p}.mlp_block.down_proj.bias", hidden)]);
+            string b = $"{p}.temporal_block";
+            if (blockTypes[i % blockTypes.Length] == "recurrent")
+            {
+                long block = lru / heads;
+                t.AddRange([Matrix($"{b}.conv_1d.weight", lru, 1, kernel), Small($"{b}.conv_1d.bias", lru),
+                    Matrix($"{b}.linear_x.weight", lru, hidden), Small($"{b}.linear_x.bias", lru),
+                    Matrix($"{b}.linear_y.weight", lru, hidden), Small($"{b}.linear_y.bias", lru),
+                    Matrix($"{b}.linear_out.weight", hidden, lru), Small($"{b}.linear_out.bias", hidden),
+                    Matrix($"{b}.rg_lru.input_gate_weight", heads, block, block), Small($"{b}.rg_lru.input_gate_bias", heads, block),
+                    Matrix($"{b}.rg_lru.recurrent_gate_weight", heads, block, block), Small($"{b}.rg_lru.recurrent_gate_bias", heads, block),
+                    // softplus(param) small, so a = exp(-8 r softplus(param)) sits in Griffin's 0.9 .. 0.999.
+                    Uniform($"{b}.rg_lru.recurrent_param", [lru], -7f, -4f)]);
+            }
+            else
+            {
+                t.AddRange([Matrix($"{b}.q_proj.weight", heads * headDim, hidden), Matrix($"{b}.k_proj.weight", kvHeads * headDim, hidden),
+                    Matrix($"{b}.v_proj.weight", kvHeads * headDim, hidden), Matrix($"{b}.o_proj.weight", hidden, heads * headDim),
+                    Small($"{b}.o_proj.bias", hidden)]);
+            }
+        }
+        t.Add(Small("model.final_norm.weight", hidden));
+        return (config, t);
+    }
+
+    /// <summary>A 105M Switch: d_model 512, 6 + 6 blocks, every 2nd sparse with 8 experts, d_ff 1280, 8 heads of 64, vocab 32128.</summary>
+    private static (JsonObject, List<TensorSpec>) Switch105M()
+    {
+        const long model = 512, ff = 1280, heads = 8, kv = 64, experts = 8, buckets = 32, vocab = 32128;
+        const int layers = 6, step = 2;
+        var config = new JsonObject
+        {
+            ["add_router_probs"] = false, ["architectures"] = new JsonArray("SwitchTransformersForConditionalGeneration"),
+            ["d_ff"] = ff, ["d_kv"] = kv, ["d_model"] = model, ["decoder_sparse_step"] = step, ["decoder_start_token_id"] = 0,
+            ["dense_act_fn"] = "relu", ["dropout_rate"] = 0.1, ["encoder_sparse_step"] = step, ["eos_token_id"] = 1,
+            ["expert_capacity"] = 64, ["initializer_factor"] = 1.0, ["is_encoder_decoder"] = true, ["layer_norm_epsilon"] = 1e-6,
+            ["model_type"] = "switch_transformers", ["num_decoder_layers"] = layers, ["num_experts"] = experts, ["num_heads"] = heads,
+            ["num_layers"] = layers, ["num_sparse_decoder_layers"] = layers / step, ["num_sparse_encoder_layers"] = layers / step,
+            ["pad_token_id"] = 0, ["relative_attention_max_distance"] = 128, ["relative_attention_num_buckets"] = buckets,
+            ["router_aux_loss_coef"] = 0.001, ["router_bias"] = false, ["router_dtype"] = "float32", ["router_ignore_padding_tokens"] = false,
+            ["router_jitter_noise"] = 0.01, ["router_z_loss_coef"] = 0.001, ["torch_dtype"] = "float32",
+            ["transformers_version"] = "4.46.1", ["use_cache"] = true, ["vocab_size"] = vocab,
+        };
+        var t = new List<TensorSpec> { Matrix("shared.weight", vocab, model) };
+        void Attention(string p, bool relativeBias)
+        {
+            t.AddRange([Matrix($"{p}.q.weight", heads * kv, model), Matrix($"{p}.k.weight", heads * kv, model),
+                Matrix($"{p}.v.weight", heads * kv, model), Matrix($"{p}.o.weight", model, heads * kv)]);
+            if (relativeBias) t.Add(Matrix($"{p}.relative_attention_bias.weight", buckets, heads));
+        }
+        void FeedForward(string p, bool sparse)
+        {
+            if (!sparse) { t.AddRange([Matrix($"{p}.mlp.wi.weight", ff, model), Matrix($"{p}.mlp.wo.weight", model, ff)]); return; }
+            t.Add(Matrix($"{p}.mlp.router.classifier.weight", experts, model));
+            for (int e = 0; e < experts; e++)
+                t.AddRange([Matrix($"{p}.mlp.experts.expert_{e}.wi.weight", ff, model), Matrix($"{p}.mlp.experts.expert_{e}.wo.weight", model, ff)]);
+        }
+        foreach (var side in new[] { "encoder", "decoder" })
+        {
+            for (int i = 0; i < layers; i++)
+            {
+                string p = $"{side}.block.{i}.layer";
+                bool sparse = i % step == 1; // as HF: block i is sparse when i % sparse_step == 1
+                Attention($"{p}.0.SelfAttention", i == 0);
+                t.Add(Ones($"{p}.0.layer_norm.weight", model));
+                int f = 1;
+                if (side == "decoder")
+                {
+                    Attention($"{p}.1.EncDecAttention", false);
+                    t.Add(Ones($"{p}.1.layer_norm.weight", model));
+                    f = 2;
+                }
+                FeedForward($"{p}.{f}", sparse);
+                t.Add(Ones($"{p}.{f}.layer_norm.weight", model));
+            }
+            t.Add(Ones($"{side}.final_layer_norm.weight", model));
+        }
+        return (config, t);
+    }
+}
