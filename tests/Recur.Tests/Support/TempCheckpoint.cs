@@ -46,6 +46,15 @@ public sealed class TempCheckpoint : IDisposable
         SafetensorsWriter.Write(file, tensors);
     }
 
+    /// <summary>Converts this checkpoint expecting an input error: exit 2, one line, no package written. Returns the line.</summary>
+    public string ConvertFailsWithOneLine()
+    {
+        var result = CliRunner.Run("convert", Path, "-o", Path + "-out", "--quiet");
+        Assert.True(result.Exit == 2, result.ToString());
+        Assert.False(Directory.Exists(Path + "-out"));
+        return Assert.Single(result.Err.Trim().Split('\n'));
+    }
+
     public void Dispose()
     {
         foreach (var dir in new[] { Path, Path + "-out" })
