@@ -114,6 +114,18 @@ public sealed partial class GraphBuilder
         return new Value(this, inputName, type, shape);
     }
 
+    /// <summary>
+    /// An int64 scalar input with a default: an initializer of the same name, which ONNX Runtime (and the
+    /// ONNX IR since version 4) lets a caller override by feeding the input.
+    /// </summary>
+    public Value InputWithDefault(string inputName, long defaultValue)
+    {
+        if (IsSubgraph) throw Error("Input", "inputs with defaults belong to the main graph");
+        var input = Input(inputName, TensorDType.Int64);
+        root.initializers.Add(new Initializer(inputName, TensorDType.Int64, [], () => BitConverter.GetBytes(defaultValue)));
+        return input;
+    }
+
     /// <summary>Makes <paramref name="value"/> a graph output called <paramref name="outputName"/>.</summary>
     /// <param name="declared">The shape the contract promises; it names dims inference could not follow
     /// (e.g. a sequence length through a sliced window) and must agree with what was inferred.</param>
@@ -141,7 +153,8 @@ public sealed partial class GraphBuilder
     public Value LogitsOutput(Value logits)
     {
         if (logits.Type != TensorDType.Float32) throw Error("Output", $"logits must be float32, got {logits}");
-        return Output(logits, "logits", ["batch", "sequence", logits[-1]]);
+        // The sequence length, or logits_to_keep of it.
+        return Output(logits, "logits", ["batch", "logits_sequence", logits[-1]]);
     }
 
     /// <summary>

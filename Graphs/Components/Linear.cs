@@ -64,6 +64,7 @@ public sealed partial class GraphBuilder
     /// <summary>The lm_head: x [B, T, hidden] -> logits [B, T, vocab] float32.</summary>
     public Value LmHead(EmbeddingTables tables, Value x)
     {
+        x = KeepLastPositions(x);
         if (tables.TiedTransposed is { } tableT)
         {
             using var _ = Scope("lm_head");
@@ -73,6 +74,25 @@ public sealed partial class GraphBuilder
         // Quantised: the head's own matrix or, tied, a quantised copy of the table ([vocab, hidden] as is), at the head's bits.
         using var __ = Scope(tables.HeadName == tables.TableName ? "lm_head" : ShortName(tables.HeadName!));
         return QuantizedMatMul(x, tables.HeadName!, tables.Hidden, tables.Vocab, policy: Quantization.ForHead());
+    }
+
+    /// <summary>The optional input that limits the lm_head to the last positions (0, the default, keeps all).</summary>
+    public const string LogitsToKeep = "logits_to_keep";
+
+    /// <summary>
+    /// x [B, T, C] -> its last <c>logits_to_keep</c> positions. A prompt's next token needs only the last
+    /// position, and the lm_head over every prompt position is a large share of a prefill (vocab x hidden
+    /// per position). The input defaults to 0 (all positions) through an initializer of the same name, so
+    /// a caller that does not know it gets every position's logits.
+    /// </summary>
+    public Value KeepLastPositions(Value x)
+    {
+        using var _ = Scope(LogitsToKeep);
+        var keep = InputWithDefault(LogitsToKeep, 0L);
+        var length = DimOf(x, 1);
+        // start = T - keep when 0 < keep < T, else 0.
+        var start = Where(Greater(keep, Constant(0L)), Max(Sub(length, Unsqueeze(keep, 0)), Ints(0)), Ints(0));
+        return Slice(x, start, Ints(long.MaxValue), [1]);
     }
 
     /// <summary>"model.layers.0.self_attn.q_proj.weight" -> "q_proj", for node names.</summary>

@@ -18,10 +18,14 @@ public sealed class ModelRunner : IDisposable
     public const string InputIds = "input_ids";
     public const string AttentionMask = "attention_mask";
     public const string LogitsOutput = "logits";
+    /// <summary>Optional decoder input: compute the lm_head for only the last N positions (0 = all).</summary>
+    public const string LogitsToKeep = "logits_to_keep";
 
     private readonly string[] decoderOutputs;
     // The decoder's input and output names in the order Forward passes them, encoded once for every call.
     private readonly RunNames decoderNames;
+    // Scalars fed as logits_to_keep when the decoder has it: 0 for Forward, 1 for ForwardLast.
+    private readonly OrtValue? keepAll, keepLast;
 
     private ModelRunner(ModelPackage package, InferenceSession decoder, InferenceSession? encoder)
     {
@@ -35,11 +39,17 @@ public sealed class ModelRunner : IDisposable
         foreach (var (_, decoderInput) in package.EncoderFeeds)
             if (!inputs.Contains(decoderInput)) throw new InvalidDataException($"{package.GraphPath("decoder")}: encoder feed '{decoderInput}' is not a decoder input");
         AcceptsAttentionMask = inputs.Contains(AttentionMask);
+        if (inputs.Contains(LogitsToKeep))
+        {
+            keepAll = OrtValue.FromArray(new long[] { 0 }, []);
+            keepLast = OrtValue.FromArray(new long[] { 1 }, []);
+        }
         decoderOutputs = [LogitsOutput, .. package.State.Select(s => s.Output)];
         var logits = decoder.Outputs.FirstOrDefault(o => o.Name == LogitsOutput)
             ?? throw new InvalidDataException($"{package.GraphPath("decoder")}: the decoder has no '{LogitsOutput}' output");
         VocabSize = logits.Dims[^1] > 0 ? (int)logits.Dims[^1] : 0;
         var names = new List<string> { InputIds };
+        if (keepAll is not null) names.Add(LogitsToKeep);
         if (AcceptsAttentionMask) names.Add(AttentionMask);
         names.AddRange(package.EncoderFeeds.Select(f => f.DecoderInput));
         names.AddRange(package.State.Select(st => st.Input));
@@ -140,11 +150,12 @@ public sealed class ModelRunner : IDisposable
             for (int t = 0; t < length; t++)
                 state.Mask[r].Add(attentionMask.IsEmpty ? 1 : attentionMask[r * length + t]);
 
-        // Same order as decoderNames: ids, mask, encoder feeds, states.
+        // Same order as decoderNames: ids, logits_to_keep, mask, encoder feeds, states.
         var inputs = new OrtValue[decoderNames.InputNames.Count];
         int n = 0;
         using var idsValue = OrtValue.FromArray(ids.ToArray(), [batch, length]);
         inputs[n++] = idsValue;
+        if (keepAll is not null) inputs[n++] = lastOnly ? keepLast! : keepAll;
         OrtValue? maskValue = null;
         try
         {
@@ -204,6 +215,8 @@ public sealed class ModelRunner : IDisposable
     public void Dispose()
     {
         decoderNames.Dispose();
+        keepAll?.Dispose();
+        keepLast?.Dispose();
         Decoder.Dispose();
         Encoder?.Dispose();
     }

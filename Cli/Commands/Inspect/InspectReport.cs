@@ -105,7 +105,7 @@ internal sealed record GraphReport(string Role, string File, long IrVersion, IRe
         var initNames = graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         return new GraphReport(role, path, model.IrVersion, model.OpsetImport.ToDictionary(o => o.Domain ?? "", o => o.Version),
             parameters, bytes, external, graph.Initializer.Count,
-            graph.Input.Where(i => !initNames.Contains(i.Name)).Select(Describe).ToList(), graph.Output.Select(Describe).ToList(), counts,
+            graph.Input.Select(i => initNames.Contains(i.Name) ? Describe(i) + " (optional: has a default)" : Describe(i)).ToList(), graph.Output.Select(Describe).ToList(), counts,
             model.MetadataProps.ToDictionary(p => p.Key, p => p.Value));
     }
 
