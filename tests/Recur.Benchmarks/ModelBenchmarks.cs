@@ -37,19 +37,19 @@ public class ModelBenchmarks
     public void PromptState()
     {
         state = Fresh();
-        runner.Forward(state, prompt, Prompt);
+        runner.ForwardLast(state, prompt, Prompt);
     }
 
     [IterationCleanup]
     public void DropState() => state.Dispose();
 
     [Benchmark]
-    public Logits Prefill() => runner.Forward(state, prompt, Prompt);
+    public Logits Prefill() => runner.ForwardLast(state, prompt, Prompt);
 
     [Benchmark(OperationsPerInvoke = Steps)]
     public void DecodeStep()
     {
-        for (int s = 0; s < Steps; s++) runner.Forward(state, next, 1);
+        for (int s = 0; s < Steps; s++) runner.ForwardLast(state, next, 1);
     }
 
     [GlobalCleanup]

@@ -59,7 +59,7 @@ internal static class PairedComparison
                     {
                         int s = (r + k) % 2; // alternate which side goes first
                         clock.Restart();
-                        runners[s].Forward(states[s], ids, prompt);
+                        runners[s].ForwardLast(states[s], ids, prompt);
                         if (r > 0) prefill[s].Add(clock.Elapsed.TotalMilliseconds);
                     }
                     for (int t = 0; t < steps; t++)
@@ -68,7 +68,7 @@ internal static class PairedComparison
                         {
                             int s = (r + t + k) % 2;
                             clock.Restart();
-                            runners[s].Forward(states[s], next, 1);
+                            runners[s].ForwardLast(states[s], next, 1);
                             if (r > 0) decode[s].Add(clock.Elapsed.TotalMilliseconds);
                         }
                     }
