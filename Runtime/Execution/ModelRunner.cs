@@ -39,7 +39,7 @@ public sealed class ModelRunner : IDisposable
         foreach (var (_, decoderInput) in package.EncoderFeeds)
             if (!inputs.Contains(decoderInput)) throw new InvalidDataException($"{package.GraphPath("decoder")}: encoder feed '{decoderInput}' is not a decoder input");
         AcceptsAttentionMask = inputs.Contains(AttentionMask);
-        if (inputs.Contains(LogitsToKeep))
+        if (decoder.OverridableInitializers.Any(i => i.Name == LogitsToKeep))
         {
             keepAll = OrtValue.FromArray(new long[] { 0 }, []);
             keepLast = OrtValue.FromArray(new long[] { 1 }, []);

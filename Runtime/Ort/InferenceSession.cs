@@ -15,8 +15,9 @@ public sealed unsafe class InferenceSession : IDisposable
         _handle = handle;
         ExecutionProvider = executionProvider;
         Warnings = warnings.ToArray();
-        Inputs = ReadTensorInfos(inputs: true);
-        Outputs = ReadTensorInfos(inputs: false);
+        Inputs = ReadTensorInfos(Port.Input);
+        Outputs = ReadTensorInfos(Port.Output);
+        OverridableInitializers = ReadTensorInfos(Port.OverridableInitializer);
         Metadata = ReadMetadata().AsReadOnly();
     }
 
@@ -42,6 +43,9 @@ public sealed unsafe class InferenceSession : IDisposable
     public IReadOnlyList<TensorInfo> Inputs { get; }
 
     public IReadOnlyList<TensorInfo> Outputs { get; }
+
+    /// <summary>Graph inputs that have a default (an initializer of the same name): a caller may feed them or not.</summary>
+    public IReadOnlyList<TensorInfo> OverridableInitializers { get; }
 
     /// <summary>The provider actually in use, lower-case: the requested one, or "cpu" after a fallback.</summary>
     public string ExecutionProvider { get; }
@@ -339,21 +343,31 @@ public sealed unsafe class InferenceSession : IDisposable
         return new OrtSessionHandle(session);
     }
 
-    private TensorInfo[] ReadTensorInfos(bool inputs)
+    private enum Port { Input, Output, OverridableInitializer }
+
+    private TensorInfo[] ReadTensorInfos(Port port)
     {
         var api = OrtLibrary.Api;
         nint session = _handle.DangerousGetHandle();
         nint allocator = OrtLibrary.DefaultAllocator;
         nuint count;
-        api.Check(inputs ? api.SessionGetInputCount(session, &count) : api.SessionGetOutputCount(session, &count));
+        api.Check(port switch
+        {
+            Port.Input => api.SessionGetInputCount(session, &count),
+            Port.Output => api.SessionGetOutputCount(session, &count),
+            _ => api.SessionGetOverridableInitializerCount(session, &count),
+        });
 
         var infos = new TensorInfo[(int)count];
         for (nuint i = 0; i < count; i++)
         {
             byte* rawName;
-            api.Check(inputs
-                ? api.SessionGetInputName(session, i, allocator, &rawName)
-                : api.SessionGetOutputName(session, i, allocator, &rawName));
+            api.Check(port switch
+            {
+                Port.Input => api.SessionGetInputName(session, i, allocator, &rawName),
+                Port.Output => api.SessionGetOutputName(session, i, allocator, &rawName),
+                _ => api.SessionGetOverridableInitializerName(session, i, allocator, &rawName),
+            });
             string name;
             try
             {
@@ -365,9 +379,12 @@ public sealed unsafe class InferenceSession : IDisposable
             }
 
             nint typeInfo;
-            api.Check(inputs
-                ? api.SessionGetInputTypeInfo(session, i, &typeInfo)
-                : api.SessionGetOutputTypeInfo(session, i, &typeInfo));
+            api.Check(port switch
+            {
+                Port.Input => api.SessionGetInputTypeInfo(session, i, &typeInfo),
+                Port.Output => api.SessionGetOutputTypeInfo(session, i, &typeInfo),
+                _ => api.SessionGetOverridableInitializerTypeInfo(session, i, &typeInfo),
+            });
             using var typeInfoHandle = new OrtTypeInfoHandle(typeInfo);
             nint tensorInfo;
             // Owned by typeInfo; null when the input is a sequence, map or optional.

@@ -40,10 +40,13 @@ internal sealed unsafe class OrtApi
     internal readonly delegate* unmanaged[Cdecl]<nint, int, nint> SetInterOpNumThreads;                     // 25
     internal readonly delegate* unmanaged[Cdecl]<nint, nuint*, nint> SessionGetInputCount;                  // 30
     internal readonly delegate* unmanaged[Cdecl]<nint, nuint*, nint> SessionGetOutputCount;                 // 31
+    internal readonly delegate* unmanaged[Cdecl]<nint, nuint*, nint> SessionGetOverridableInitializerCount;  // 32
     internal readonly delegate* unmanaged[Cdecl]<nint, nuint, nint*, nint> SessionGetInputTypeInfo;         // 33
     internal readonly delegate* unmanaged[Cdecl]<nint, nuint, nint*, nint> SessionGetOutputTypeInfo;        // 34
+    internal readonly delegate* unmanaged[Cdecl]<nint, nuint, nint*, nint> SessionGetOverridableInitializerTypeInfo; // 35
     internal readonly delegate* unmanaged[Cdecl]<nint, nuint, nint, byte**, nint> SessionGetInputName;      // 36
     internal readonly delegate* unmanaged[Cdecl]<nint, nuint, nint, byte**, nint> SessionGetOutputName;     // 37
+    internal readonly delegate* unmanaged[Cdecl]<nint, nuint, nint, byte**, nint> SessionGetOverridableInitializerName; // 38
     internal readonly delegate* unmanaged[Cdecl]<nint, long*, nuint, int, nint*, nint> CreateTensorAsOrtValue; // 48
     internal readonly delegate* unmanaged[Cdecl]<nint, void*, nuint, long*, nuint, int, nint*, nint> CreateTensorWithDataAsOrtValue; // 49
     internal readonly delegate* unmanaged[Cdecl]<nint, void**, nint> GetTensorMutableData;                  // 51
@@ -111,6 +114,9 @@ internal sealed unsafe class OrtApi
         SetInterOpNumThreads = (delegate* unmanaged[Cdecl]<nint, int, nint>)Slot(slots, 25, nameof(SetInterOpNumThreads));
         SessionGetInputCount = (delegate* unmanaged[Cdecl]<nint, nuint*, nint>)Slot(slots, 30, nameof(SessionGetInputCount));
         SessionGetOutputCount = (delegate* unmanaged[Cdecl]<nint, nuint*, nint>)Slot(slots, 31, nameof(SessionGetOutputCount));
+        SessionGetOverridableInitializerCount = (delegate* unmanaged[Cdecl]<nint, nuint*, nint>)Slot(slots, 32, nameof(SessionGetOverridableInitializerCount));
+        SessionGetOverridableInitializerTypeInfo = (delegate* unmanaged[Cdecl]<nint, nuint, nint*, nint>)Slot(slots, 35, nameof(SessionGetOverridableInitializerTypeInfo));
+        SessionGetOverridableInitializerName = (delegate* unmanaged[Cdecl]<nint, nuint, nint, byte**, nint>)Slot(slots, 38, nameof(SessionGetOverridableInitializerName));
         SessionGetInputTypeInfo = (delegate* unmanaged[Cdecl]<nint, nuint, nint*, nint>)Slot(slots, 33, nameof(SessionGetInputTypeInfo));
         SessionGetOutputTypeInfo = (delegate* unmanaged[Cdecl]<nint, nuint, nint*, nint>)Slot(slots, 34, nameof(SessionGetOutputTypeInfo));
         SessionGetInputName = (delegate* unmanaged[Cdecl]<nint, nuint, nint, byte**, nint>)Slot(slots, 36, nameof(SessionGetInputName));
