@@ -80,19 +80,14 @@ public static class Converter
         try
         {
             var files = new List<string>();
-            var graphFiles = new Dictionary<string, string>();
-            var metadata = new Dictionary<string, string>();
+            // One graph is model.onnx; an encoder-decoder pair is encoder.onnx + decoder.onnx.
+            var graphFiles = model.Graphs.ToDictionary(g => g.Role, g => model.Graphs.Count == 1 ? "model.onnx" : $"{g.Role}.onnx");
             var manifest = BuildManifest(options, config, architecture, model, graphFiles, checkpoint, source);
-            foreach (var graph in model.Graphs)
-            {
-                string file = model.Graphs.Count == 1 ? "model.onnx" : $"{graph.Role}.onnx";
-                graphFiles[graph.Role] = file;
-                progress?.Invoke($"writing {file} ({graph.Graph.NodeCount} nodes, {graph.Graph.Initializers.Count} initializers)");
-            }
             string manifestJson = manifest.ToJson();
             long total = model.Graphs.Sum(g => g.Graph.Initializers.Sum(i => i.ByteSize)), before = 0;
             foreach (var graph in model.Graphs)
             {
+                progress?.Invoke($"writing {graphFiles[graph.Role]} ({graph.Graph.NodeCount} nodes, {graph.Graph.Initializers.Count} initializers)");
                 long offset = before;
                 // The state contract travels inside the model too, so a bare model.onnx still explains itself.
                 var meta = new Dictionary<string, string> { ["recur.package"] = manifestJson, ["recur.graph_role"] = graph.Role };
@@ -173,11 +168,9 @@ public static class Converter
     }
 
     private static PackageManifest BuildManifest(ConvertOptions options, ModelConfig config, IArchitecture architecture, ExportedModel model,
-        Dictionary<string, string> graphFiles, Checkpoint checkpoint, string source)
+        IReadOnlyDictionary<string, string> graphFiles, Checkpoint checkpoint, string source)
     {
         var decoder = model.Graphs.Single(g => g.Role == "decoder").Graph;
-        foreach (var g in model.Graphs)
-            graphFiles[g.Role] = model.Graphs.Count == 1 ? "model.onnx" : $"{g.Role}.onnx";
         return new PackageManifest
         {
             ModelType = config.ModelType,

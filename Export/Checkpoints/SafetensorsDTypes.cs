@@ -28,14 +28,7 @@ internal static class SafetensorsDTypes
     public static string NameOf(TensorDType dtype) =>
         Supported.FirstOrDefault(kv => kv.Value == dtype).Key ?? dtype.ToString();
 
-    public static int SizeOf(TensorDType dtype) => dtype switch
-    {
-        TensorDType.Float64 or TensorDType.Int64 => 8,
-        TensorDType.Float32 or TensorDType.Int32 => 4,
-        TensorDType.Float16 or TensorDType.BFloat16 => 2,
-        TensorDType.Int8 or TensorDType.UInt8 or TensorDType.Bool => 1,
-        _ => throw new NotSupportedException($"dtype {dtype} has no safetensors element size"),
-    };
+    public static int SizeOf(TensorDType dtype) => Graphs.Ir.TensorBytes.ElementSize(dtype);
 
     /// <summary>
     /// Converts little-endian elements to float32; exact for F32, F16 and BF16 (every value is

@@ -4,6 +4,7 @@ using Recur.Cli.Common;
 using Recur.Cli.Golden;
 using Recur.Export.Checkpoints;
 using Recur.Runtime.Execution;
+using Recur.Runtime.Generation;
 using Recur.Runtime.Ort;
 
 namespace Recur.Cli.Commands.Validate;
@@ -70,16 +71,9 @@ internal static class ValidateExecution
                 if (double.IsNaN(d)) d = double.PositiveInfinity; // a NaN never passes
                 if (d > max) max = d;
             }
-            if (ArgMax(a) == ArgMax(e)) agree++;
+            if (Sampler.ArgMax(a) == Sampler.ArgMax(e)) agree++;
         }
         return new Comparison(name, max, agree, positions);
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> values)
-    {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
-        return best;
     }
 
     private static string Format(double v) => v.ToString("0.###e+0", CultureInfo.InvariantCulture);
