@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Recur.Export.Checkpoints;
-using Recur.Export.Packages;
+using Recur.Package;
 using Recur.Graphs;
 using Recur.Graphs.Architectures;
 using Recur.Graphs.Config;

@@ -1,3 +1,4 @@
+using Recur.Package;
 using Google.Protobuf;
 using Recur.Graphs.Ir;
 using Recur.Graphs.Onnx;
@@ -163,8 +164,8 @@ public sealed partial class GraphBuilder
     /// </summary>
     public Value StateInput(int layer, string kind, TensorDType type, Dim[] shape, double init)
     {
-        var input = Input($"past_key_values.{layer}.{kind}", type, shape);
-        root.states.Add(new StateSpec(input.Name, $"present.{layer}.{kind}", type, shape, init));
+        var input = Input(Contract.PastName(layer, kind), type, shape);
+        root.states.Add(new StateSpec(input.Name, Contract.PresentName(layer, kind), type, shape, init));
         return input;
     }
 

@@ -1,3 +1,4 @@
+using Recur.Package;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -119,8 +120,8 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
     {
         var cfg = Config.Read(modelConfig, variant);
         var b = new GraphBuilder(variant.ModelType, options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
-        var ids = b.Input("input_ids", TensorDType.Int64, "batch", "sequence");
-        var mask = b.Input("attention_mask", TensorDType.Int64, "batch", "total_sequence");
+        var ids = b.Input(Contract.InputIds, TensorDType.Int64, "batch", "sequence");
+        var mask = b.Input(Contract.AttentionMask, TensorDType.Int64, "batch", "total_sequence");
         var keyPositions = b.MaskPositions(mask);                                                     // [B, P+T]
         var queryPositions = b.Slice(keyPositions, b.Neg(b.DimOf(ids, 1)), b.Ints(long.MaxValue), [1]); // [B, T]
 

@@ -1,3 +1,4 @@
+using Recur.Package;
 using Recur.Graphs.Config;
 using Recur.Graphs.Ir;
 using Recur.Graphs.Weights;
@@ -74,7 +75,7 @@ public sealed class Mamba : IArchitecture
     {
         var cfg = Config.Read(modelConfig);
         var b = new GraphBuilder("mamba", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
-        var ids = b.Input("input_ids", TensorDType.Int64, "batch", "sequence");
+        var ids = b.Input(Contract.InputIds, TensorDType.Int64, "batch", "sequence");
 
         // MambaModel's load hook renames an older checkpoint's "embedding." to "embeddings.".
         string embeddings = !b.HasWeight("backbone.embeddings.weight") && b.HasWeight("backbone.embedding.weight")

@@ -1,3 +1,4 @@
+using Recur.Package;
 using System.Globalization;
 using Recur.Graphs.Config;
 using Recur.Graphs.Ir;
@@ -116,7 +117,7 @@ public sealed class RecurrentGemma : IArchitecture
     {
         var cfg = Config.Read(modelConfig);
         var b = new GraphBuilder("recurrent_gemma", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
-        var ids = b.Input("input_ids", TensorDType.Int64, "batch", "sequence");
+        var ids = b.Input(Contract.InputIds, TensorDType.Int64, "batch", "sequence");
 
         // One position for the whole model: the first new token's index in the sequence.
         var start = b.StateInput(0, "position", TensorDType.Int64, ["batch"], 0);

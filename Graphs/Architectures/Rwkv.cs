@@ -1,3 +1,4 @@
+using Recur.Package;
 using Recur.Graphs.Config;
 using Recur.Graphs.Ir;
 using Recur.Graphs.Weights;
@@ -47,7 +48,7 @@ public sealed class Rwkv : IArchitecture
     {
         var cfg = Config.Read(modelConfig);
         var b = new GraphBuilder("rwkv", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
-        var ids = b.Input("input_ids", TensorDType.Int64, "batch", "sequence");
+        var ids = b.Input(Contract.InputIds, TensorDType.Int64, "batch", "sequence");
 
         var tables = b.Embeddings("rwkv.embeddings.weight", cfg.Vocab, cfg.Hidden, cfg.TieEmbeddings, "head.weight");
         var x = b.Embed(tables, ids);

@@ -1,3 +1,4 @@
+using Recur.Package;
 using System.Globalization;
 using Recur.Graphs.Config;
 using Recur.Graphs.Ir;
@@ -103,9 +104,9 @@ public sealed class SwitchTransformers : IArchitecture
     private GraphBuilder BuildEncoder(Config cfg, WeightPuller weights, ExportOptions options, out List<EncoderFeed> feeds)
     {
         var b = new GraphBuilder("switch_transformers_encoder", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
-        var ids = b.Input("input_ids", TensorDType.Int64, "batch", "encoder_sequence");
+        var ids = b.Input(Contract.InputIds, TensorDType.Int64, "batch", "encoder_sequence");
         // 1 = token, 0 = padding (T5 pads on the right, so real tokens keep their positions).
-        var mask = b.Input("attention_mask", TensorDType.Int64, "batch", "encoder_sequence");
+        var mask = b.Input(Contract.AttentionMask, TensorDType.Int64, "batch", "encoder_sequence");
         var x = b.Embedding(ids, "shared.weight", cfg.Vocab, cfg.Model);
 
         Value bias;
@@ -145,7 +146,7 @@ public sealed class SwitchTransformers : IArchitecture
     private GraphBuilder BuildDecoder(Config cfg, WeightPuller weights, ExportOptions options)
     {
         var b = new GraphBuilder("switch_transformers_decoder", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
-        var ids = b.Input("input_ids", TensorDType.Int64, "batch", "sequence");
+        var ids = b.Input(Contract.InputIds, TensorDType.Int64, "batch", "sequence");
         var pasts = Enumerable.Range(0, cfg.DecoderLayers).Select(i => (
             Key: b.StateInput(i, "key", TensorDType.Float32, ["batch", cfg.Heads, "past_sequence", cfg.KeyValue], 0),
             Value: b.StateInput(i, "value", TensorDType.Float32, ["batch", cfg.Heads, "past_sequence", cfg.KeyValue], 0))).ToList();

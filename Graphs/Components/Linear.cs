@@ -1,3 +1,4 @@
+using Recur.Package;
 using Recur.Graphs.Ir;
 using Recur.Graphs.Weights;
 
@@ -76,9 +77,6 @@ public sealed partial class GraphBuilder
         return QuantizedMatMul(x, tables.HeadName!, tables.Hidden, tables.Vocab, policy: Quantization.ForHead());
     }
 
-    /// <summary>The optional input that limits the lm_head to the last positions (0, the default, keeps all).</summary>
-    public const string LogitsToKeep = "logits_to_keep";
-
     /// <summary>
     /// x [B, T, C] -> its last <c>logits_to_keep</c> positions. A prompt's next token needs only the last
     /// position, and the lm_head over every prompt position is a large share of a prefill (vocab x hidden
@@ -87,8 +85,8 @@ public sealed partial class GraphBuilder
     /// </summary>
     public Value KeepLastPositions(Value x)
     {
-        using var _ = Scope(LogitsToKeep);
-        var keep = InputWithDefault(LogitsToKeep, 0L);
+        using var _ = Scope(Contract.LogitsToKeep);
+        var keep = InputWithDefault(Contract.LogitsToKeep, 0L);
         var length = DimOf(x, 1);
         // start = T - keep when 0 < keep < T, else 0.
         var start = Where(Greater(keep, Constant(0L)), Max(Sub(length, Unsqueeze(keep, 0)), Ints(0)), Ints(0));

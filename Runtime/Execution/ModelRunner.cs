@@ -1,3 +1,4 @@
+using Recur.Package;
 using Recur.Runtime.Ort;
 using Recur.Runtime.Packages;
 
@@ -15,11 +16,10 @@ public sealed record Logits(float[] Data, int Batch, int Length, int Vocab)
 /// </summary>
 public sealed class ModelRunner : IDisposable
 {
-    public const string InputIds = "input_ids";
-    public const string AttentionMask = "attention_mask";
-    public const string LogitsOutput = "logits";
-    /// <summary>Optional decoder input: compute the lm_head for only the last N positions (0 = all).</summary>
-    public const string LogitsToKeep = "logits_to_keep";
+    private const string InputIds = Contract.InputIds;
+    private const string AttentionMask = Contract.AttentionMask;
+    private const string LogitsOutput = Contract.Logits;
+    private const string LogitsToKeep = Contract.LogitsToKeep;
 
     private readonly string[] decoderOutputs;
     // The decoder's input and output names in the order Forward passes them, encoded once for every call.

@@ -1,3 +1,4 @@
+using Recur.Package;
 using System.Runtime.InteropServices;
 using Recur.Runtime.Ort;
 
@@ -13,7 +14,7 @@ public sealed record NamedTensor(string Name, TensorElementType Type, long[] Sha
 /// </summary>
 public static class StateSnapshot
 {
-    public const string MaskName = "attention_mask";
+    public const string MaskName = Contract.AttentionMask;
     public const string EncoderPrefix = "encoder/";
 
     public static IReadOnlyList<NamedTensor> Capture(ModelState state)

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Recur.Export.Packages;
+namespace Recur.Package;
 
 /// <summary>recur.json as written by a conversion (the runtime reads the same file with its own reader).</summary>
 public sealed record PackageManifest
