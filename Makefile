@@ -1,11 +1,11 @@
-# Recur: build, fetch ONNX Runtime, test, demo, bench.
+# Recur: build, test, demo, bench. ONNX Runtime comes from Microsoft's NuGet packages (Directory.Packages.props).
+# GPU=cuda builds the CUDA flavor (Microsoft.ML.OnnxRuntime.Gpu.Linux) into its own output folders.
 DOTNET      ?= dotnet
 CONFIG      ?= Release
-ORT_VERSION := 1.30.0
-ORT_SHA256  := ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23
-ORT_MEMBER  := package/bin/napi-v6/linux/x64/libonnxruntime.so.1
-NATIVE      := native/libonnxruntime.so.1
-CLI_OUT     := Cli/bin/$(CONFIG)/net10.0
+GPU         ?=
+FLAVOR_DIR  := $(if $(GPU),$(GPU)/,)
+BUILD_FLAGS := -c $(CONFIG) $(if $(GPU),-p:RecurGpu=$(GPU),)
+CLI_OUT     := Cli/bin/$(FLAVOR_DIR)$(CONFIG)/net10.0
 DEMO_OUT    := out/demo-rwkv
 
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
@@ -13,25 +13,18 @@ export DOTNET_NOLOGO := 1
 
 TOKREF_OUT  := tools/tokenizer-reference/out/.done
 
-.PHONY: all build native tokenizer-reference test demo bench bench-packages microbench clean
+.PHONY: all build tokenizer-reference test test-providers demo bench bench-packages microbench clean
 
 all: build
 
-# The ONNX Runtime CPU library comes from the npm package onnxruntime-node (npm pack runs no install
-# script; its postinstall would try to download CUDA binaries). Only the one file is extracted and checked.
-native: $(NATIVE)
+ifneq ($(GPU),)
+ifneq ($(GPU),cuda)
+$(error GPU=$(GPU): the only GPU flavor is cuda)
+endif
+endif
 
-$(NATIVE):
-	@mkdir -p native/cache
-	@echo "fetching ONNX Runtime $(ORT_VERSION) (npm package onnxruntime-node)"
-	cd native/cache && npm pack --silent onnxruntime-node@$(ORT_VERSION) >/dev/null
-	tar -xzf native/cache/onnxruntime-node-$(ORT_VERSION).tgz -C native/cache $(ORT_MEMBER)
-	echo "$(ORT_SHA256)  native/cache/$(ORT_MEMBER)" | sha256sum -c --quiet
-	cp native/cache/$(ORT_MEMBER) $(NATIVE)
-	rm -rf native/cache/package native/cache/onnxruntime-node-$(ORT_VERSION).tgz
-
-build: $(NATIVE)
-	$(DOTNET) build Recur.slnx -c $(CONFIG) -warnaserror --nologo -v quiet -clp:ErrorsOnly
+build:
+	$(DOTNET) build Recur.slnx $(BUILD_FLAGS) -warnaserror --nologo -v quiet -clp:ErrorsOnly
 	@mkdir -p bin
 	@printf '#!/usr/bin/env sh\n# Runs the recur CLI built by make, from any directory.\nhere=$$(cd "$$(dirname "$$0")/.." && pwd)\nexec $(DOTNET) "$$here/$(CLI_OUT)/recur.dll" "$$@"\n' > bin/recur
 	@chmod +x bin/recur
@@ -45,7 +38,12 @@ $(TOKREF_OUT): tools/tokenizer-reference/package-lock.json tools/tokenizer-refer
 	@touch $(TOKREF_OUT)
 
 test: build $(TOKREF_OUT)
-	$(DOTNET) test tests/Recur.Tests -c $(CONFIG) --no-build --nologo
+	$(DOTNET) test tests/Recur.Tests $(BUILD_FLAGS) --no-build --nologo
+
+# The execution-provider tests against the current flavor (CI runs them on the CUDA flavor: without CUDA on the
+# host only the fallback and --require-provider paths can run).
+test-providers: build
+	$(DOTNET) test tests/Recur.Tests $(BUILD_FLAGS) --no-build --nologo --filter "FullyQualifiedName~ExecutionProviderTests|FullyQualifiedName~ProviderTests|FullyQualifiedName~OrtLibraryTests"
 
 # Convert the RWKV-4 checkpoint that ships in tests/golden, check it against Hugging Face's logits, generate.
 demo: build
@@ -84,7 +82,7 @@ bench: bench-packages
 
 # BenchmarkDotNet micro benchmarks (one decode step, one 128-token prefill, Forward's own overhead); not run by CI.
 microbench: bench-packages
-	$(DOTNET) run -c $(CONFIG) --project tests/Recur.Benchmarks -- --filter '$(or $(FILTER),*)'
+	$(DOTNET) run $(BUILD_FLAGS) --project tests/Recur.Benchmarks -- --filter '$(or $(FILTER),*)'
 
 clean:
-	rm -rf bin out */bin */obj tests/*/bin tests/*/obj
+	rm -rf bin out */bin */obj tests/*/bin tests/*/obj tools/*/bin tools/*/obj

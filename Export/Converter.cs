@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Recur.Export.Checkpoints;
+using Recur.Export.Packages;
 using Recur.Package;
 using Recur.Graphs;
 using Recur.Graphs.Architectures;
@@ -102,6 +103,9 @@ public static class Converter
             }
             File.WriteAllText(Path.Combine(temp, PackageManifest.FileName), manifestJson);
             foreach (var (name, text) in model.ExtraFiles) File.WriteAllText(Path.Combine(temp, name), text);
+            if (!model.ExtraFiles.ContainsKey(GenAiConfig.FileName)
+                && GenAiConfig.ForRecurrentState(manifest, config.Positive("vocab_size")) is { } genai)
+                File.WriteAllText(Path.Combine(temp, GenAiConfig.FileName), genai);
             foreach (var name in CompanionFiles)
             {
                 string from = Path.Combine(source, name);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Recur.Cli.Common;
+using Microsoft.ML.OnnxRuntime;
 using Recur.Runtime.Ort;
 
 namespace Recur.Cli.Commands;
@@ -31,9 +32,9 @@ internal static class Verbs
             context.Err.WriteLine($"error: {OneLine(e.Message)}");
             return ExitCodes.BadInput;
         }
-        catch (OrtException e)
+        catch (OnnxRuntimeException e)
         {
-            context.Err.WriteLine($"error: ONNX Runtime ({e.Code}): {OneLine(e.Message)}");
+            context.Err.WriteLine($"error: ONNX Runtime: {OneLine(e.Message)}");
             return ExitCodes.Failed;
         }
         catch (Exception e) when (e is Graphs.GraphBuildException or InvalidOperationException or IOException)
@@ -45,7 +46,7 @@ internal static class Verbs
 
     private static bool IsInputError(Exception e) => e is UsageException or Graphs.Config.ConfigException or InvalidDataException
         or NotSupportedException or FileNotFoundException or DirectoryNotFoundException or KeyNotFoundException
-        or OrtLibraryException or ArgumentException or UnauthorizedAccessException
+        or OrtLibraryException or ProviderUnavailableException or ArgumentException or UnauthorizedAccessException
         or Export.OutputExistsException;
 
     private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 
 namespace Recur.Cli.Common;
@@ -8,16 +10,21 @@ public sealed class RuntimeOptions
 {
     public Option<string?> OrtLibrary { get; } = new("--ort-library")
     {
-        Description = $"Path to the ONNX Runtime shared library (default: ${Runtime.Ort.OrtLibrary.EnvironmentVariable}, then the one next to recur)",
+        Description = $"Another ONNX Runtime shared library to use (a ROCm or custom CUDA build; default: ${Runtime.Ort.OrtLibrary.EnvironmentVariable}, then the one packaged with recur)",
     };
     public Option<string> Provider { get; } = new("--provider")
     {
-        Description = "Execution provider: cpu, cuda, dml (DirectML), or another name ONNX Runtime knows; falls back to CPU with a warning",
+        Description = "Execution provider: cpu, cuda, tensorrt (GPU build: make GPU=cuda), dml (Windows builds), or another name ONNX Runtime knows; falls back to CPU with a warning",
         DefaultValueFactory = _ => "cpu",
     };
     public Option<bool> RequireProvider { get; } = new("--require-provider")
     {
         Description = "Fail instead of falling back to CPU when the provider cannot be used",
+    };
+    public Option<int> DeviceId { get; } = new("--device-id")
+    {
+        Description = "GPU index for cuda, tensorrt and dml",
+        DefaultValueFactory = _ => 0,
     };
     public Option<int> Threads { get; } = new("--threads")
     {
@@ -37,6 +44,7 @@ public sealed class RuntimeOptions
         command.Options.Add(OrtLibrary);
         command.Options.Add(Provider);
         command.Options.Add(RequireProvider);
+        command.Options.Add(DeviceId);
         command.Options.Add(Threads);
     }
 
@@ -58,6 +66,7 @@ public sealed class RuntimeOptions
             ConfigEntries = entries,
             ExecutionProvider = result.GetValue(Provider) ?? "cpu",
             ProviderRequired = result.GetValue(RequireProvider),
+            DeviceId = result.GetValue(DeviceId) >= 0 ? result.GetValue(DeviceId) : throw new UsageException($"--device-id must be 0 or more, got {result.GetValue(DeviceId)}"),
             IntraOpThreads = threads,
         };
     }

@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using Recur.Package;
 using Recur.Runtime.Ort;
 using Recur.Runtime.Packages;
@@ -11,67 +12,72 @@ public sealed record Logits(float[] Data, int Batch, int Length, int Vocab)
 }
 
 /// <summary>
-/// Drives any package from its recur.json: prefill and decode go through the same decoder graph,
-/// feeding each present.* output back as the matching past_key_values.* input. Knows no architecture.
+/// Drives any package from its recur.json: prefill and decode go through the same decoder graph, feeding each
+/// present.* output back as the matching past_key_values.* input. Knows no architecture.
+/// Calls go through one IOBinding: state inputs are bound to the state's current buffers and fixed-size state
+/// outputs to its spare buffers, so ONNX Runtime writes the next state in place (<see cref="ModelState"/>).
 /// </summary>
 public sealed class ModelRunner : IDisposable
 {
-    private const string InputIds = Contract.InputIds;
-    private const string AttentionMask = Contract.AttentionMask;
-    private const string LogitsOutput = Contract.Logits;
-    private const string LogitsToKeep = Contract.LogitsToKeep;
-
-    private readonly string[] decoderOutputs;
-    // The decoder's input and output names in the order Forward passes them, encoded once for every call.
-    private readonly RunNames decoderNames;
+    private readonly LoadedSession decoder;
+    private readonly LoadedSession? encoder;
+    private readonly OrtIoBinding binding;
+    private readonly RunOptions runOptions = new();
     // Scalars fed as logits_to_keep when the decoder has it: 0 for Forward, 1 for ForwardLast.
     private readonly OrtValue? keepAll, keepLast;
+    // False only to measure what the binding saves: every output is then allocated by ORT on each call.
+    private readonly bool reuseBuffers;
 
-    private ModelRunner(ModelPackage package, InferenceSession decoder, InferenceSession? encoder)
+    private ModelRunner(ModelPackage package, LoadedSession decoder, LoadedSession? encoder, bool reuseBuffers)
     {
         Package = package;
-        Decoder = decoder;
-        Encoder = encoder;
-        var inputs = decoder.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
-        if (!inputs.Contains(InputIds)) throw new InvalidDataException($"{package.GraphPath("decoder")}: the decoder has no '{InputIds}' input");
+        this.decoder = decoder;
+        this.encoder = encoder;
+        this.reuseBuffers = reuseBuffers;
+        var session = decoder.Session;
+        var inputs = session.InputMetadata;
+        string graph = package.GraphPath("decoder");
+        if (!inputs.ContainsKey(Contract.InputIds)) throw new InvalidDataException($"{graph}: the decoder has no '{Contract.InputIds}' input");
         foreach (var s in package.State)
-            if (!inputs.Contains(s.Input)) throw new InvalidDataException($"{package.GraphPath("decoder")}: recur.json names state input '{s.Input}' that the graph does not have");
+        {
+            if (!inputs.ContainsKey(s.Input)) throw new InvalidDataException($"{graph}: recur.json names state input '{s.Input}' that the graph does not have");
+            if (!session.OutputMetadata.ContainsKey(s.Output)) throw new InvalidDataException($"{graph}: recur.json names state output '{s.Output}' that the graph does not have");
+        }
         foreach (var (_, decoderInput) in package.EncoderFeeds)
-            if (!inputs.Contains(decoderInput)) throw new InvalidDataException($"{package.GraphPath("decoder")}: encoder feed '{decoderInput}' is not a decoder input");
-        AcceptsAttentionMask = inputs.Contains(AttentionMask);
-        if (decoder.OverridableInitializers.Any(i => i.Name == LogitsToKeep))
+            if (!inputs.ContainsKey(decoderInput)) throw new InvalidDataException($"{graph}: encoder feed '{decoderInput}' is not a decoder input");
+        AcceptsAttentionMask = inputs.ContainsKey(Contract.AttentionMask);
+        // ORT lists an input that has a default initializer among the overridable initializers, not the inputs.
+        if (session.OverridableInitializerMetadata.ContainsKey(Contract.LogitsToKeep))
         {
             keepAll = OrtValue.FromArray(new long[] { 0 }, []);
             keepLast = OrtValue.FromArray(new long[] { 1 }, []);
         }
-        decoderOutputs = [LogitsOutput, .. package.State.Select(s => s.Output)];
-        var logits = decoder.Outputs.FirstOrDefault(o => o.Name == LogitsOutput)
-            ?? throw new InvalidDataException($"{package.GraphPath("decoder")}: the decoder has no '{LogitsOutput}' output");
-        VocabSize = logits.Dims[^1] > 0 ? (int)logits.Dims[^1] : 0;
-        var names = new List<string> { InputIds };
-        if (keepAll is not null) names.Add(LogitsToKeep);
-        if (AcceptsAttentionMask) names.Add(AttentionMask);
-        names.AddRange(package.EncoderFeeds.Select(f => f.DecoderInput));
-        names.AddRange(package.State.Select(st => st.Input));
-        decoderNames = new RunNames(names, decoderOutputs);
+        if (!session.OutputMetadata.TryGetValue(Contract.Logits, out var logits))
+            throw new InvalidDataException($"{graph}: the decoder has no '{Contract.Logits}' output");
+        VocabSize = logits.Dimensions.Length == 3 && logits.Dimensions[^1] > 0 ? logits.Dimensions[^1] : 0;
+        binding = session.CreateIoBinding();
     }
 
     public ModelPackage Package { get; }
-    public InferenceSession Decoder { get; }
-    public InferenceSession? Encoder { get; }
+    public InferenceSession Decoder => decoder.Session;
+    public InferenceSession? Encoder => encoder?.Session;
     public bool AcceptsAttentionMask { get; }
     public int VocabSize { get; }
-    public IReadOnlyList<string> Warnings => Decoder.Warnings;
+    /// <summary>The provider the decoder runs on ("cpu" after a fallback).</summary>
+    public string ExecutionProvider => decoder.ExecutionProvider;
+    public IReadOnlyList<string> Warnings => decoder.Warnings;
 
-    public static ModelRunner Open(string packagePath, SessionConfig? config = null)
+    public static ModelRunner Open(string packagePath, SessionConfig? config = null) => Open(packagePath, config, reuseBuffers: true);
+
+    internal static ModelRunner Open(string packagePath, SessionConfig? config, bool reuseBuffers)
     {
         var package = ModelPackage.Open(packagePath);
-        var decoder = InferenceSession.FromFile(package.GraphPath("decoder"), config);
-        InferenceSession? encoder = null;
+        var decoder = SessionFactory.Open(package.GraphPath("decoder"), config);
+        LoadedSession? encoder = null;
         try
         {
-            if (package.IsEncoderDecoder) encoder = InferenceSession.FromFile(package.GraphPath("encoder"), config);
-            return new ModelRunner(package, decoder, encoder);
+            if (package.IsEncoderDecoder) encoder = SessionFactory.Open(package.GraphPath("encoder"), config);
+            return new ModelRunner(package, decoder, encoder, reuseBuffers);
         }
         catch
         {
@@ -92,32 +98,30 @@ public sealed class ModelRunner : IDisposable
     /// <param name="attentionMask">1 = token, 0 = padding, per encoder position; empty means all tokens.</param>
     public void Encode(ModelState state, ReadOnlySpan<long> ids, int length, ReadOnlySpan<long> attentionMask = default)
     {
-        if (Encoder is null) throw new InvalidOperationException($"{Package.Directory}: this package has no encoder");
+        var session = Encoder ?? throw new InvalidOperationException($"{Package.Directory}: this package has no encoder");
         CheckIds(ids, state.Batch, length);
         if (!attentionMask.IsEmpty && attentionMask.Length != ids.Length)
             throw new ArgumentException($"encoder attention mask has {attentionMask.Length} entries for {state.Batch} x {length} tokens");
-        using var input = OrtValue.FromArray(ids.ToArray(), [state.Batch, length]);
-        var names = new List<string> { InputIds };
-        var values = new List<OrtValue> { input };
-        OrtValue? mask = null;
-        if (Encoder.Inputs.Any(i => i.Name == AttentionMask))
-        {
-            var maskValues = attentionMask.IsEmpty ? Enumerable.Repeat(1L, state.Batch * length).ToArray() : attentionMask.ToArray();
-            mask = OrtValue.FromArray(maskValues, [state.Batch, length]);
-            names.Add(AttentionMask);
-            values.Add(mask);
-        }
+        var names = new List<string> { Contract.InputIds };
+        var values = new List<OrtValue> { OrtValue.FromArray(ids.ToArray(), [state.Batch, length]) };
         try
         {
+            if (session.InputMetadata.ContainsKey(Contract.AttentionMask))
+            {
+                var maskValues = attentionMask.IsEmpty ? Enumerable.Repeat(1L, state.Batch * length).ToArray() : attentionMask.ToArray();
+                names.Add(Contract.AttentionMask);
+                values.Add(OrtValue.FromArray(maskValues, [state.Batch, length]));
+            }
             string[] outputs = Package.EncoderFeeds.Select(f => f.EncoderOutput).ToArray();
-            var results = Encoder.Run(names.ToArray(), values.ToArray(), outputs);
+            // The results are kept in the state (which disposes them), so the collection itself is not disposed.
+            var results = session.Run(runOptions, names, values, outputs);
             foreach (var old in state.EncoderOutputs.Values) old.Dispose();
             state.EncoderOutputs.Clear();
             for (int i = 0; i < outputs.Length; i++) state.EncoderOutputs[Package.EncoderFeeds[i].DecoderInput] = results[i];
         }
         finally
         {
-            mask?.Dispose();
+            foreach (var v in values) v.Dispose();
         }
     }
 
@@ -130,8 +134,8 @@ public sealed class ModelRunner : IDisposable
         Run(state, ids, length, attentionMask, lastOnly: false);
 
     /// <summary>
-    /// As <see cref="Forward"/>, but returns only each row's last position, [batch, 1, vocab]: what the next
-    /// token needs, without copying batch x length x vocab floats out of a prefill.
+    /// As <see cref="Forward"/>, but returns only each row's last position, [batch, 1, vocab]: what the next token
+    /// needs. The logits live in the state's reused buffer: they are valid until the next call on that state.
     /// </summary>
     public Logits ForwardLast(ModelState state, ReadOnlySpan<long> ids, int length, ReadOnlySpan<long> attentionMask = default) =>
         Run(state, ids, length, attentionMask, lastOnly: true);
@@ -146,60 +150,85 @@ public sealed class ModelRunner : IDisposable
             throw new ArgumentException($"attention mask has {attentionMask.Length} entries for {batch} x {length} tokens");
         if (!attentionMask.IsEmpty && !AcceptsAttentionMask && attentionMask.IndexOf(0L) >= 0)
             throw new NotSupportedException($"{Package.ModelType} packages take no attention mask: batch rows must have equal length (no padding)");
-        for (int r = 0; r < batch; r++)
-            for (int t = 0; t < length; t++)
-                state.Mask[r].Add(attentionMask.IsEmpty ? 1 : attentionMask[r * length + t]);
 
-        // Same order as decoderNames: ids, logits_to_keep, mask, encoder feeds, states.
-        var inputs = new OrtValue[decoderNames.InputNames.Count];
-        int n = 0;
-        using var idsValue = OrtValue.FromArray(ids.ToArray(), [batch, length]);
-        inputs[n++] = idsValue;
-        if (keepAll is not null) inputs[n++] = lastOnly ? keepLast! : keepAll;
-        OrtValue? maskValue = null;
+        var inputs = new List<OrtValue>(2);
         try
         {
+            binding.ClearBoundInputs();
+            binding.ClearBoundOutputs();
+            inputs.Add(OrtValue.FromArray(ids.ToArray(), [batch, length]));
+            binding.BindInput(Contract.InputIds, inputs[^1]);
+            if (keepAll is not null) binding.BindInput(Contract.LogitsToKeep, lastOnly ? keepLast! : keepAll);
             if (AcceptsAttentionMask)
             {
-                long total = state.Length;
+                long total = state.Length + length;
                 var mask = new long[batch * total];
-                for (int r = 0; r < batch; r++) state.Mask[r].CopyTo(mask, (int)(r * total));
-                maskValue = OrtValue.FromArray(mask, [batch, total]);
-                inputs[n++] = maskValue;
+                for (int r = 0; r < batch; r++)
+                {
+                    state.Mask[r].CopyTo(mask, (int)(r * total));
+                    for (int t = 0; t < length; t++)
+                        mask[r * total + state.Length + t] = attentionMask.IsEmpty ? 1 : attentionMask[r * length + t];
+                }
+                inputs.Add(OrtValue.FromArray(mask, [batch, total]));
+                binding.BindInput(Contract.AttentionMask, inputs[^1]);
             }
-            foreach (var (_, decoderInput) in Package.EncoderFeeds) inputs[n++] = state.EncoderOutputs[decoderInput];
-            for (int i = 0; i < Package.State.Count; i++) inputs[n++] = state.Current[i];
+            foreach (var (_, decoderInput) in Package.EncoderFeeds) binding.BindInput(decoderInput, state.EncoderOutputs[decoderInput]);
+            for (int i = 0; i < Package.State.Count; i++) binding.BindInput(Package.State[i].Input, state.Current[i]);
 
-            var outputs = new OrtValue?[decoderOutputs.Length];
-            for (int i = 0; i < Package.State.Count; i++) outputs[i + 1] = state.Spare[i];
-            Decoder.Run(decoderNames, inputs, outputs);
-
-            using var logitsValue = outputs[0]!;
-            var shape = logitsValue.Shape;
-            int rows = (int)shape[0], positions = (int)shape[1], vocab = (int)shape[2];
-            var all = logitsValue.AsSpan<float>();
-            Logits logits;
-            if (lastOnly)
+            // Outputs in this order: logits, then every state. Preallocated where the shape is known ahead.
+            bool logitsInPlace = reuseBuffers && lastOnly && keepAll is not null && VocabSize > 0;
+            var lastLogits = logitsInPlace ? state.LastLogits(VocabSize) : default;
+            if (logitsInPlace) binding.BindOutput(Contract.Logits, lastLogits.Value);
+            else binding.BindOutputToDevice(Contract.Logits, OrtMemoryInfo.DefaultInstance);
+            for (int i = 0; i < Package.State.Count; i++)
             {
-                var last = new float[rows * vocab];
-                for (int r = 0; r < rows; r++)
-                    all.Slice(((r * positions) + positions - 1) * vocab, vocab).CopyTo(last.AsSpan(r * vocab));
-                logits = new Logits(last, rows, 1, vocab);
+                if (reuseBuffers && state.Spare[i] is { } spare) binding.BindOutput(Package.State[i].Output, spare);
+                else binding.BindOutputToDevice(Package.State[i].Output, OrtMemoryInfo.DefaultInstance);
             }
-            else logits = new Logits(all.ToArray(), rows, positions, vocab);
+
+            Decoder.RunWithBinding(runOptions, binding);
+            var produced = binding.GetOutputValues();
+
+            Logits logits;
+            if (logitsInPlace) logits = new Logits(lastLogits.Data, batch, 1, VocabSize);
+            else logits = CopyLogits(produced[0], lastOnly);
+            produced[0].Dispose();
             for (int i = 0; i < Package.State.Count; i++)
             {
                 var previous = state.Current[i];
-                state.Current[i] = outputs[i + 1]!;
-                if (state.Spare[i] is not null) state.Spare[i] = previous; // swap the double buffer
-                else previous.Dispose();
+                if (reuseBuffers && state.Spare[i] is { } spare)
+                {
+                    produced[i + 1].Dispose(); // a second handle on the spare buffer ORT wrote into
+                    state.Current[i] = spare;
+                    state.Spare[i] = previous;
+                }
+                else
+                {
+                    state.Current[i] = produced[i + 1];
+                    previous.Dispose();
+                }
             }
+            for (int r = 0; r < batch; r++)
+                for (int t = 0; t < length; t++)
+                    state.Mask[r].Add(attentionMask.IsEmpty ? 1 : attentionMask[r * length + t]);
             return logits;
         }
         finally
         {
-            maskValue?.Dispose();
+            foreach (var v in inputs) v.Dispose();
         }
+    }
+
+    private static Logits CopyLogits(OrtValue value, bool lastOnly)
+    {
+        var shape = value.Shape;
+        int rows = (int)shape[0], positions = (int)shape[1], vocab = (int)shape[2];
+        ReadOnlySpan<float> all = value.AsSpan<float>();
+        if (!lastOnly) return new Logits(all.ToArray(), rows, positions, vocab);
+        var last = new float[rows * vocab];
+        for (int r = 0; r < rows; r++)
+            all.Slice(((r * positions) + positions - 1) * vocab, vocab).CopyTo(last.AsSpan(r * vocab));
+        return new Logits(last, rows, 1, vocab);
     }
 
     private void CheckIds(ReadOnlySpan<long> ids, int batch, int length)
@@ -214,10 +243,11 @@ public sealed class ModelRunner : IDisposable
 
     public void Dispose()
     {
-        decoderNames.Dispose();
+        binding.Dispose();
+        runOptions.Dispose();
         keepAll?.Dispose();
         keepLast?.Dispose();
-        Decoder.Dispose();
-        Encoder?.Dispose();
+        decoder.Dispose();
+        encoder?.Dispose();
     }
 }

@@ -1,5 +1,7 @@
 using Recur.Package;
 using System.Runtime.InteropServices;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 
 namespace Recur.Runtime.Execution;

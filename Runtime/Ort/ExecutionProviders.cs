@@ -1,13 +1,34 @@
 using System.Runtime.InteropServices;
+using Microsoft.ML.OnnxRuntime;
 
 namespace Recur.Runtime.Ort;
 
-/// <summary>Adds the execution provider a <see cref="SessionConfig"/> names to a set of session options.</summary>
-internal static unsafe class ExecutionProviders
+/// <summary>
+/// Adds the execution provider a <see cref="SessionConfig"/> names to session options, or says precisely why it
+/// cannot: not in this build, not on this platform, or a library of the host (CUDA, cuDNN, TensorRT) missing.
+/// ORT itself only says "Failed to load shared library", and lists CUDA among its providers even when it cannot
+/// load, so the reason is found here by trying the host libraries the provider needs.
+/// </summary>
+internal static class ExecutionProviders
 {
     internal const string Cpu = "cpu";
 
-    /// <summary>Lower-case name used in messages and reported by the session; DirectML is spelled "dml".</summary>
+    /// <summary>What the CUDA provider of Microsoft.ML.OnnxRuntime.Gpu.Linux 1.31 needs from the host (its ELF
+    /// NEEDED entries, plus cuDNN, which it opens at run time), with the install hint for each.</summary>
+    private static readonly (string Library, string From)[] CudaHostLibraries =
+    [
+        ("libcuda.so.1", "an NVIDIA driver"),
+        ("libcudart.so.13", "CUDA 13"),
+        ("libcublas.so.13", "CUDA 13"),
+        ("libcublasLt.so.13", "CUDA 13"),
+        ("libcurand.so.10", "CUDA 13"),
+        ("libcudnn.so.9", "cuDNN 9"),
+    ];
+
+    private static readonly (string Library, string From)[] TensorRtHostLibraries =
+        [.. CudaHostLibraries, ("libnvinfer.so.10", "TensorRT 10"), ("libnvonnxparser.so.10", "TensorRT 10")];
+
+    /// <summary>Lower-case name used in messages; DirectML is spelled "dml".</summary>
     internal static string Normalize(string provider)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(provider);
@@ -15,72 +36,77 @@ internal static unsafe class ExecutionProviders
         return name == "directml" ? "dml" : name;
     }
 
-    /// <summary>Appends the provider; throws ORT's own OrtException when it refuses.</summary>
-    internal static void Append(OrtSessionOptionsHandle options, string provider, int deviceId)
+    /// <summary>Appends the provider, or throws <see cref="ProviderUnavailableException"/> saying why not.</summary>
+    internal static void Append(SessionOptions options, string provider, int deviceId)
     {
-        switch (Normalize(provider))
+        string name = Normalize(provider);
+        switch (name)
         {
             case Cpu:
-                break; // ORT always keeps its CPU provider as the last resort.
+                return; // ORT always keeps its CPU provider as the last resort.
             case "cuda":
-                AppendCuda(options, deviceId);
-                break;
+                RequireGpuBuild(name, "libonnxruntime_providers_cuda.so");
+                RequireHostLibraries(name, CudaHostLibraries);
+                Try(name, () => options.AppendExecutionProvider_CUDA(deviceId));
+                return;
+            case "tensorrt":
+                RequireGpuBuild(name, "libonnxruntime_providers_tensorrt.so");
+                RequireHostLibraries(name, TensorRtHostLibraries);
+                Try(name, () => options.AppendExecutionProvider_Tensorrt(deviceId));
+                return;
             case "dml":
-                AppendDirectML(options, deviceId);
-                break;
+                if (!OperatingSystem.IsWindows())
+                    throw new ProviderUnavailableException(name, "DirectML is Windows-only (a Windows build with the Microsoft.ML.OnnxRuntime.DirectML package)");
+                Try(name, () => options.AppendExecutionProvider_DML(deviceId));
+                return;
             default:
-                AppendByName(options, provider.Trim());
-                break;
+                // ORT's generic call takes its own spelling ("XNNPACK"), passed as the user wrote it.
+                Try(name, () => options.AppendExecutionProvider(provider.Trim(), new Dictionary<string, string>()));
+                return;
         }
     }
 
-    private static void AppendCuda(OrtSessionOptionsHandle options, int deviceId)
+    private static void RequireGpuBuild(string name, string providerLibrary)
     {
-        var api = OrtLibrary.Api;
-        nint cudaOptions;
-        api.Check(api.CreateCUDAProviderOptions(&cudaOptions));
-        using var cudaHandle = new OrtCUDAProviderOptionsHandle(cudaOptions);
-        using var keys = new Utf8StringArray(["device_id"]);
-        using var values = new Utf8StringArray([deviceId.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        api.Check(api.UpdateCUDAProviderOptions(cudaOptions, keys.Pointers, values.Pointers, 1));
-        // ORT copies the CUDA options, so they can be released right after.
-        api.Check(api.SessionOptionsAppendExecutionProvider_CUDA_V2(options.DangerousGetHandle(), cudaOptions));
+        if (OperatingSystem.IsLinux() && !File.Exists(Path.Combine(OrtLibrary.LibraryDirectory, providerLibrary)))
+            throw new ProviderUnavailableException(name,
+                $"this ONNX Runtime has no {providerLibrary} (CPU build); build recur with `make GPU=cuda`, or pass --ort-library with a GPU build");
     }
 
-    /// <summary>
-    /// DirectML is not in the OrtApi table: DirectML builds export OrtSessionOptionsAppendExecutionProvider_DML,
-    /// and newer ones also hand out an OrtDmlApi whose first entry is the same function.
-    /// </summary>
-    private static void AppendDirectML(OrtSessionOptionsHandle options, int deviceId)
+    private static void RequireHostLibraries(string name, (string Library, string From)[] needed)
     {
-        var api = OrtLibrary.Api;
-        delegate* unmanaged[Cdecl]<nint, int, nint> append;
-        if (NativeLibrary.TryGetExport(OrtLibrary.NativeHandle, "OrtSessionOptionsAppendExecutionProvider_DML", out var export))
+        if (!OperatingSystem.IsLinux()) return;
+        var missing = needed.Where(n => !CanLoad(n.Library)).ToList();
+        if (missing.Count == 0) return;
+        var install = string.Join(" and ", missing.Select(m => m.From).Distinct());
+        throw new ProviderUnavailableException(name,
+            $"{string.Join(", ", missing.Select(m => m.Library))} not found; install {install} (or add their folder to LD_LIBRARY_PATH)");
+    }
+
+    private static bool CanLoad(string library)
+    {
+        if (!NativeLibrary.TryLoad(library, out var handle)) return false;
+        NativeLibrary.Free(handle);
+        return true;
+    }
+
+    private static void Try(string name, Action append)
+    {
+        try
         {
-            append = (delegate* unmanaged[Cdecl]<nint, int, nint>)export;
+            append();
         }
-        else
+        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
         {
-            void* dmlApi;
-            fixed (byte* dml = "DML"u8)
-            {
-                // Fails with "Specified provider is not supported." on builds without DirectML.
-                api.Check(api.GetExecutionProviderApi(dml, OrtApi.MinimumVersion, &dmlApi));
-            }
-            if (dmlApi == null)
-            {
-                throw new OrtException(OrtErrorCode.ORT_FAIL, "ONNX Runtime returned no DirectML API");
-            }
-            append = *(delegate* unmanaged[Cdecl]<nint, int, nint>*)dmlApi;
+            throw new ProviderUnavailableException(name, e.Message.ReplaceLineEndings(" ").Trim());
         }
-        api.Check(append(options.DangerousGetHandle(), deviceId));
     }
+}
 
-    /// <summary>ORT's generic append takes its own spelling of provider names ("XNNPACK", "WebGPU"), passed unchanged.</summary>
-    private static void AppendByName(OrtSessionOptionsHandle options, string provider)
-    {
-        var api = OrtLibrary.Api;
-        using var name = new Utf8StringArray([provider]);
-        api.Check(api.SessionOptionsAppendExecutionProvider(options.DangerousGetHandle(), name.Pointers[0], null, null, 0));
-    }
+/// <summary>An execution provider cannot be used here; <see cref="Reason"/> says why and what to install.</summary>
+public sealed class ProviderUnavailableException(string provider, string reason)
+    : Exception($"execution provider '{provider}' cannot be used: {reason}")
+{
+    public string Provider { get; } = provider;
+    public string Reason { get; } = reason;
 }

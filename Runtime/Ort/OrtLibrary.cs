@@ -1,250 +1,118 @@
 using System.Runtime.InteropServices;
+using Microsoft.ML.OnnxRuntime;
 
 namespace Recur.Runtime.Ort;
 
 /// <summary>
-/// Finds, loads and binds the ONNX Runtime shared library, once per process.
-/// Anything that needs the library calls <see cref="Initialize"/> with no path if nobody did first,
-/// so an explicit path (a --ort-library option) must be passed before the first session or tensor.
+/// Where ONNX Runtime's native library comes from, once per process. By default it is the one Microsoft's
+/// package put next to the binaries (CPU, or CUDA in the GPU flavor). <c>--ort-library PATH</c> or
+/// $RECUR_ORT_LIBRARY redirect the managed package's native import to another build (ROCm, a custom CUDA
+/// build) through a DllImport resolver, which must be in place before anything touches ONNX Runtime.
 /// </summary>
-public static unsafe class OrtLibrary
+public static class OrtLibrary
 {
     public const string EnvironmentVariable = "RECUR_ORT_LIBRARY";
 
-    internal const string FixHint = "run `make native`, or pass --ort-library PATH, or set " + EnvironmentVariable;
-
-    /// <summary>File names probed next to the binaries, in order (Linux, Linux unversioned, macOS, Windows).</summary>
-    internal static readonly string[] DefaultFileNames =
-        ["libonnxruntime.so.1", "libonnxruntime.so", "libonnxruntime.dylib", "onnxruntime.dll"];
+    /// <summary>The library name Microsoft.ML.OnnxRuntime's DllImports ask for.</summary>
+    private const string ImportName = "onnxruntime";
 
     private static readonly Lock s_gate = new();
-    private static volatile LoadedLibrary? s_loaded;
-    private static volatile OrtEnvHandle? s_env;
+    private static string? s_redirected;
+    private static bool s_initialized;
 
     /// <summary>
-    /// Loads the library from <paramref name="explicitPath"/>, else from $RECUR_ORT_LIBRARY, else from the
-    /// application directory. Calling again is a no-op, unless it names a different library than the loaded one.
+    /// Loads ONNX Runtime from <paramref name="explicitPath"/>, else from $RECUR_ORT_LIBRARY, else the packaged
+    /// library, and creates the process-wide environment with ORT's own logger quiet (every error already reaches
+    /// the caller as an exception). Calling again is a no-op unless it names a different library.
     /// </summary>
-    /// <exception cref="OrtLibraryException">The library is missing, cannot be loaded, or is too old.</exception>
-    /// <exception cref="InvalidOperationException">A different library is already loaded.</exception>
+    /// <exception cref="OrtLibraryException">The named library is missing or does not load.</exception>
     public static void Initialize(string? explicitPath = null)
     {
         lock (s_gate)
         {
-            if (s_loaded is { } loaded)
+            string? path = explicitPath ?? NullIfEmpty(Environment.GetEnvironmentVariable(EnvironmentVariable));
+            string source = explicitPath is not null ? "--ort-library" : "$" + EnvironmentVariable;
+            if (s_initialized)
             {
-                if (explicitPath is not null && !SamePath(Path.GetFullPath(explicitPath), loaded.Path))
-                {
-                    throw new InvalidOperationException(
-                        $"ONNX Runtime is already loaded from {loaded.Path}; it cannot be switched to {explicitPath} in the same process");
-                }
+                if (explicitPath is not null && !SamePath(LibraryPath, Path.GetFullPath(explicitPath)))
+                    throw new OrtLibraryException($"--ort-library {explicitPath}: ONNX Runtime is already loaded from {LibraryPath}; one process uses one library");
                 return;
             }
-
-            var resolution = Resolve(
-                explicitPath, Environment.GetEnvironmentVariable(EnvironmentVariable), AppContext.BaseDirectory, File.Exists);
-            s_loaded = Load(resolution.Found ?? throw new OrtLibraryException(resolution.NotFoundMessage));
+            if (path is not null) Redirect(Path.GetFullPath(path), source);
+            var options = new EnvironmentCreationOptions { logId = "recur", logLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
+            try
+            {
+                OrtEnv.CreateInstanceWithOptions(ref options);
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
+            {
+                throw new OrtLibraryException($"{path ?? "the packaged ONNX Runtime library"}: not a usable ONNX Runtime library ({e.Message})");
+            }
+            s_initialized = true;
         }
     }
 
-    public static bool IsInitialized => s_loaded is not null;
+    /// <summary>The library in use: the redirected path, or the packaged one found next to the binaries.</summary>
+    public static string LibraryPath => s_redirected ?? FindPackaged() ?? "(packaged library, resolved by the system loader)";
 
-    /// <summary>Full path of the loaded library.</summary>
-    public static string LibraryPath => Loaded.Path;
-
-    /// <summary>ONNX Runtime's version string, e.g. "1.30.0".</summary>
-    public static string Version => Loaded.Version;
-
-    /// <summary>
-    /// Execution providers compiled into the library (e.g. CUDAExecutionProvider, CPUExecutionProvider);
-    /// one being listed does not mean its drivers or hardware are present.
-    /// </summary>
-    public static IReadOnlyList<string> AvailableProviders => Loaded.Providers;
-
-    /// <summary>The bound function table; loads the library with the default resolution on first use.</summary>
-    internal static OrtApi Api => Loaded.Api;
-
-    internal static nint NativeHandle => Loaded.Handle;
-
-    /// <summary>ORT's default CPU allocator; owned by ORT for the life of the process.</summary>
-    internal static nint DefaultAllocator => Loaded.DefaultAllocator;
-
-    /// <summary>Describes plain CPU memory, for tensors over managed arrays.</summary>
-    internal static OrtMemoryInfoHandle CpuMemoryInfo => Loaded.CpuMemoryInfo;
-
-    /// <summary>
-    /// The process-wide OrtEnv, created on first use with logging at Fatal: ORT's default logger would
-    /// otherwise print warnings and errors to stderr, and every error already reaches the caller as an
-    /// OrtException with ORT's message. It is never released: ORT needs the env to outlive every
-    /// session, sessions may still be finalised while the process shuts down, and the OS reclaims it at exit.
-    /// </summary>
-    internal static OrtEnvHandle Env => s_env ?? CreateEnv();
-
-    private static LoadedLibrary Loaded
+    /// <summary>ONNX Runtime's version string, e.g. "1.31.1".</summary>
+    public static string Version
     {
         get
         {
-            if (s_loaded is { } loaded)
-            {
-                return loaded;
-            }
             Initialize();
-            return s_loaded!;
+            return OrtEnv.Instance().GetVersionString();
         }
     }
 
-    /// <summary>
-    /// Picks the library file without touching it: the first source given (explicit path, then the environment
-    /// variable) is the only candidate, so a wrong path fails instead of silently loading another library;
-    /// with neither, the default file names are probed in <paramref name="baseDirectory"/>.
-    /// </summary>
-    internal static LibraryResolution Resolve(
-        string? explicitPath, string? environmentValue, string baseDirectory, Func<string, bool> fileExists)
+    /// <summary>Providers compiled into the library; listed is not loadable (CUDA is listed without CUDA on the host).</summary>
+    public static IReadOnlyList<string> CompiledProviders
     {
-        LibraryCandidate[] candidates;
-        if (!string.IsNullOrWhiteSpace(explicitPath))
+        get
         {
-            candidates = [new(Path.GetFullPath(explicitPath), "explicit path")];
+            Initialize();
+            return OrtEnv.Instance().GetAvailableProviders();
         }
-        else if (!string.IsNullOrWhiteSpace(environmentValue))
-        {
-            candidates = [new(Path.GetFullPath(environmentValue), EnvironmentVariable)];
-        }
-        else
-        {
-            candidates = DefaultFileNames
-                .Select(name => new LibraryCandidate(Path.GetFullPath(Path.Combine(baseDirectory, name)), "application directory"))
-                .ToArray();
-        }
-        var found = candidates.FirstOrDefault(c => fileExists(c.Path));
-        return new LibraryResolution(candidates, found?.Path);
     }
 
-    private static LoadedLibrary Load(string path)
+    /// <summary>The folder the provider libraries of the loaded ONNX Runtime live in.</summary>
+    internal static string LibraryDirectory => Path.GetDirectoryName(s_redirected ?? FindPackaged() ?? Path.Combine(AppContext.BaseDirectory, "x"))!;
+
+    private static void Redirect(string path, string source)
     {
-        nint library;
+        if (Directory.Exists(path)) throw new OrtLibraryException($"{source} {path}: is a folder; name the library file (libonnxruntime.so)");
+        if (!File.Exists(path)) throw new OrtLibraryException($"{source} {path}: no such file");
+        if (!NativeLibrary.TryLoad(path, out var handle))
+            throw new OrtLibraryException($"{source} {path}: the system loader cannot load it (not a shared library for this platform, or a dependency is missing)");
+        if (!NativeLibrary.TryGetExport(handle, "OrtGetApiBase", out _))
+            throw new OrtLibraryException($"{source} {path}: not an ONNX Runtime library (it exports no OrtGetApiBase)");
+        // Microsoft's package installs its own resolver on first use unless told not to; ours then answers alone.
+        OrtEnv.DisableDllImportResolver = true;
         try
         {
-            library = NativeLibrary.Load(path);
+            NativeLibrary.SetDllImportResolver(typeof(OrtEnv).Assembly, (name, _, _) => name == ImportName ? handle : IntPtr.Zero);
         }
-        catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
+        catch (InvalidOperationException)
         {
-            throw new OrtLibraryException(
-                $"ONNX Runtime library {path} could not be loaded ({LoaderReason(e.Message)}); {FixHint}", e);
+            throw new OrtLibraryException($"{source} {path}: ONNX Runtime was already loaded in this process; the library must be chosen first");
         }
-
-        try
-        {
-            if (!NativeLibrary.TryGetExport(library, "OrtGetApiBase", out var getApiBase))
-            {
-                throw new OrtLibraryException($"{path} is not ONNX Runtime: it exports no OrtGetApiBase; {FixHint}");
-            }
-            var apiBase = ((delegate* unmanaged[Cdecl]<OrtApiBase*>)getApiBase)();
-            if (apiBase == null)
-            {
-                throw new OrtLibraryException($"{path} returned no OrtApiBase; {FixHint}");
-            }
-            var version = Marshal.PtrToStringUTF8((nint)apiBase->GetVersionString()) ?? "(unknown version)";
-            var table = apiBase->GetApi(OrtApi.MinimumVersion);
-            if (table == 0)
-            {
-                throw new OrtLibraryException(
-                    $"ONNX Runtime {version} at {path} is too old: Recur needs C API version {OrtApi.MinimumVersion} " +
-                    $"(ONNX Runtime 1.{OrtApi.MinimumVersion} or newer); {FixHint}");
-            }
-
-            var api = new OrtApi(table);
-            nint allocator;
-            api.Check(api.GetAllocatorWithDefaultOptions(&allocator));
-            nint memoryInfo;
-            api.Check(api.CreateCpuMemoryInfo(OrtApi.OrtDeviceAllocator, OrtApi.OrtMemTypeDefault, &memoryInfo));
-            return new LoadedLibrary(
-                library, api, path, version, ReadProviders(api), allocator, new OrtMemoryInfoHandle(memoryInfo));
-        }
-        catch
-        {
-            NativeLibrary.Free(library);
-            throw;
-        }
+        s_redirected = path;
     }
 
-    private static string[] ReadProviders(OrtApi api)
+    private static string? FindPackaged()
     {
-        byte** names;
-        int count;
-        api.Check(api.GetAvailableProviders(&names, &count));
-        try
+        foreach (var name in (string[])["libonnxruntime.so", "libonnxruntime.dylib", "onnxruntime.dll"])
         {
-            var providers = new string[count];
-            for (int i = 0; i < count; i++)
-            {
-                providers[i] = Marshal.PtrToStringUTF8((nint)names[i]) ?? string.Empty;
-            }
-            return providers;
+            var candidate = Path.Combine(AppContext.BaseDirectory, name);
+            if (File.Exists(candidate)) return candidate;
         }
-        finally
-        {
-            api.Check(api.ReleaseAvailableProviders(names, count));
-        }
+        return null;
     }
 
-    private static OrtEnvHandle CreateEnv()
-    {
-        var api = Api;
-        lock (s_gate)
-        {
-            if (s_env is { } existing)
-            {
-                return existing;
-            }
-            nint env;
-            // UTF-8 literals are stored with a trailing NUL, so this is a valid C string.
-            fixed (byte* logId = "recur"u8)
-            {
-                api.Check(api.CreateEnv(OrtApi.OrtLoggingLevelFatal, logId, &env));
-            }
-            var handle = new OrtEnvHandle(env);
-            s_env = handle;
-            return handle;
-        }
-    }
+    private static bool SamePath(string? a, string b) => a is not null && string.Equals(a, b, StringComparison.Ordinal);
 
-    private static bool SamePath(string a, string b) =>
-        string.Equals(a, b, OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>
-    /// The loader's own words: .NET puts generic advice first and the dlerror text ("invalid ELF header",
-    /// "libstdc++.so.6: version `GLIBCXX_3.4.29' not found") on the last line.
-    /// </summary>
-    private static string LoaderReason(string message)
-    {
-        var lines = message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return lines.Length == 0 ? "no reason given" : lines[^1];
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct OrtApiBase
-    {
-        public delegate* unmanaged[Cdecl]<uint, nint> GetApi;
-        public delegate* unmanaged[Cdecl]<byte*> GetVersionString;
-    }
-
-    private sealed record LoadedLibrary(
-        nint Handle,
-        OrtApi Api,
-        string Path,
-        string Version,
-        IReadOnlyList<string> Providers,
-        nint DefaultAllocator,
-        OrtMemoryInfoHandle CpuMemoryInfo);
+    private static string? NullIfEmpty(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
 }
 
-internal sealed record LibraryCandidate(string Path, string Source);
-
-/// <summary>Where the library was looked for, and the first candidate that exists (null if none).</summary>
-internal sealed record LibraryResolution(IReadOnlyList<LibraryCandidate> Candidates, string? Found)
-{
-    /// <summary>One line: what was tried, and how to fix it.</summary>
-    internal string NotFoundMessage =>
-        $"ONNX Runtime library not found (tried {string.Join(", ", Candidates.Select(c => $"{c.Path} [{c.Source}]"))}); {OrtLibrary.FixHint}";
-}
+/// <summary>The ONNX Runtime library cannot be found or loaded: an input error (exit 2), naming the path.</summary>
+public sealed class OrtLibraryException(string message) : Exception(message);

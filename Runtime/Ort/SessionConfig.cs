@@ -1,3 +1,5 @@
+using Microsoft.ML.OnnxRuntime;
+
 namespace Recur.Runtime.Ort;
 
 /// <summary>ONNX Runtime's <c>GraphOptimizationLevel</c>.</summary>
@@ -9,7 +11,7 @@ public enum GraphOptimization
     All = 99,
 }
 
-/// <summary>How to build an <see cref="InferenceSession"/>.</summary>
+/// <summary>How to build an ONNX Runtime session: threads, optimisation, provider, config entries, profiling.</summary>
 public sealed record SessionConfig
 {
     /// <summary>Threads inside one operator; 0 lets ORT choose (one per physical core).</summary>
@@ -21,15 +23,15 @@ public sealed record SessionConfig
     public GraphOptimization Optimization { get; init; } = GraphOptimization.All;
 
     /// <summary>
-    /// "cpu", "cuda", "dml" (DirectML), or any name ORT's generic provider call accepts ("XNNPACK", "WebGPU", ...);
-    /// case-insensitive.
+    /// "cpu", "cuda", "tensorrt", "dml" (DirectML, Windows builds only), or any name ORT's generic provider call
+    /// accepts ("XNNPACK", ...); case-insensitive.
     /// </summary>
     public string ExecutionProvider { get; init; } = "cpu";
 
     /// <summary>True: a provider that cannot be added is an error. False: run on CPU and record a warning.</summary>
     public bool ProviderRequired { get; init; }
 
-    /// <summary>Device index for providers that take one (CUDA, DirectML).</summary>
+    /// <summary>Device index for providers that take one (CUDA, TensorRT, DirectML).</summary>
     public int DeviceId { get; init; }
 
     /// <summary>
@@ -55,14 +57,39 @@ public sealed record SessionConfig
 
     /// <summary>When set, ORT saves the graph it runs (after its optimisations) to this path, for inspection.</summary>
     public string? OptimizedModelPath { get; init; }
-}
 
-/// <summary>
-/// A graph input or output. <see cref="Dims"/> is -1 where a dimension is not fixed; <see cref="SymbolicDims"/>
-/// names it where the model does ("batch"), null otherwise. A non-tensor input has element type Undefined and no dims.
-/// </summary>
-public sealed record TensorInfo(
-    string Name,
-    TensorElementType ElementType,
-    IReadOnlyList<long> Dims,
-    IReadOnlyList<string?> SymbolicDims);
+    /// <summary>Session options for CPU; the provider is added by <see cref="SessionFactory"/>.</summary>
+    internal SessionOptions CreateOptions()
+    {
+        var options = new SessionOptions
+        {
+            IntraOpNumThreads = IntraOpThreads,
+            InterOpNumThreads = InterOpThreads,
+            GraphOptimizationLevel = Optimization switch
+            {
+                GraphOptimization.Disabled => GraphOptimizationLevel.ORT_DISABLE_ALL,
+                GraphOptimization.Basic => GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                GraphOptimization.Extended => GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                _ => GraphOptimizationLevel.ORT_ENABLE_ALL,
+            },
+        };
+        try
+        {
+            foreach (var (key, value) in Defaults)
+                if (!ConfigEntries.ContainsKey(key)) options.AddSessionConfigEntry(key, value);
+            foreach (var (key, value) in ConfigEntries) options.AddSessionConfigEntry(key, value);
+            if (ProfilePrefix is not null)
+            {
+                options.EnableProfiling = true;
+                options.ProfileOutputPathPrefix = ProfilePrefix;
+            }
+            if (OptimizedModelPath is not null) options.OptimizedModelFilePath = OptimizedModelPath;
+            return options;
+        }
+        catch
+        {
+            options.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,4 +1,6 @@
 using Recur.Runtime.Execution;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 
 namespace Recur.Benchmarks;

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using Recur.Runtime.Execution;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 
 namespace Recur.Benchmarks;

@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text.Json;
 using Recur.Cli.Common;
 using Recur.Runtime.Execution;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 
 namespace Recur.Cli.Commands.Bench;
@@ -54,14 +56,14 @@ internal static class BenchExecution
         {
             context.Out.WriteLine(JsonSerializer.Serialize(new
             {
-                package = request.Package, provider = runner.Decoder.ExecutionProvider, batch = request.Batch, prompt_length = request.PromptLength,
+                package = request.Package, provider = runner.ExecutionProvider, batch = request.Batch, prompt_length = request.PromptLength,
                 new_tokens = request.NewTokens, weight_bytes = weightBytes, prefill_tokens_per_s = prefillMedian, decode_tokens_per_s = decodeMedian,
                 read_bandwidth_bytes_per_s = bandwidth, decode_bound_tokens_per_s = bound, decode_fraction_of_bound = decodeMedian / bound,
             }, new JsonSerializerOptions { WriteIndented = true }));
             return ExitCodes.Ok;
         }
         var o = context.Out;
-        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{runner.Package.ModelType} on {runner.Decoder.ExecutionProvider}, batch {request.Batch}, median of {request.Repeat}"));
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{runner.Package.ModelType} on {runner.ExecutionProvider}, batch {request.Batch}, median of {request.Repeat}"));
         o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  weights            {weightBytes / 1048576.0:F1} MiB"));
         o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  read bandwidth     {bandwidth / 1e9:F1} GB/s (measured now) -> decode bound {bound:F1} tokens/s"));
         o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  prefill {request.PromptLength,5} tokens {prefillMedian,10:F1} tokens/s"));

@@ -25,10 +25,15 @@ internal static class GenerateCommand
         var saveState = new Option<string?>("--save-state") { Description = "Save the model state after generation to this file" };
         var loadState = new Option<string?>("--load-state") { Description = "Resume from a state saved with --save-state (the prompt continues it)" };
         var json = new Option<bool>("--json") { Description = "Print ids and text as JSON at the end instead of streaming" };
+        var engine = new Option<string>("--engine")
+        {
+            Description = "recur (Recur's own decode loop) or genai (Microsoft's onnxruntime-genai, for packages with a genai_config.json)",
+            DefaultValueFactory = _ => "recur",
+        };
         var runtime = new RuntimeOptions();
         var command = new Command("generate", "Generate text (or token ids) from a package: prefill once, then decode with the state")
         {
-            package, prompt, ids, input, inputIds, maxNew, temperature, topK, topP, repetition, seed, stop, noEos, saveState, loadState, json,
+            package, prompt, ids, input, inputIds, maxNew, temperature, topK, topP, repetition, seed, stop, noEos, saveState, loadState, json, engine,
         };
         runtime.AddTo(command);
         command.SetAction(result => Verbs.Guard(context, () => GenerateExecution.Run(new GenerateRequest
@@ -52,6 +57,7 @@ internal static class GenerateCommand
             SaveState = result.GetValue(saveState),
             LoadState = result.GetValue(loadState),
             Json = result.GetValue(json),
+            Engine = result.GetValue(engine) ?? "recur",
         }, runtime.Resolve(result, context), context)));
         return command;
     }
@@ -71,4 +77,5 @@ internal sealed record GenerateRequest
     public string? SaveState { get; init; }
     public string? LoadState { get; init; }
     public bool Json { get; init; }
+    public string Engine { get; init; } = "recur";
 }

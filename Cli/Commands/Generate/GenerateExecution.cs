@@ -4,7 +4,11 @@ using System.Text.Json;
 using Recur.Cli.Common;
 using Recur.Export.Checkpoints;
 using Recur.Runtime.Execution;
+using Recur.Runtime.GenAI;
 using Recur.Runtime.Generation;
+using Recur.Runtime.Packages;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 using Recur.Runtime.Tensors;
 using Recur.Runtime.Tokenizers;
@@ -18,27 +22,36 @@ internal static class GenerateExecution
         if (request.Prompts.Length > 0 && request.Ids.Length > 0) throw new UsageException("give --prompt or --ids, not both");
         if (request.MaxNewTokens < 1) throw new UsageException("--max-new-tokens must be at least 1");
         request.Sampling.Validate();
-        using var runner = ModelRunner.Open(request.Package, config);
-        RuntimeOptions.ReportWarnings(runner.Warnings, context);
-        var tokenizer = LoadTokenizer(runner, needed: request.Prompts.Length > 0 || request.EncoderText is not null);
+        bool genai = request.Engine switch
+        {
+            "recur" => false,
+            "genai" => true,
+            _ => throw new UsageException($"--engine {request.Engine}: expected recur or genai"),
+        };
+        // GenAI opens the model itself: Recur's own session is made only for its own engine.
+        using var runner = genai ? null : ModelRunner.Open(request.Package, config);
+        var package = runner?.Package ?? ModelPackage.Open(request.Package);
+        if (runner is not null) RuntimeOptions.ReportWarnings(runner.Warnings, context);
+        if (genai) CheckGenAi(package, request);
+        var tokenizer = LoadTokenizer(package, needed: request.Prompts.Length > 0 || request.EncoderText is not null);
 
         var prompts = request.Prompts.Length > 0
             ? request.Prompts.Select(p => tokenizer!.Encode(p).Select(i => (long)i).ToArray()).ToList()
             : request.Ids.Select(s => ParseIds(s, "--ids")).ToList();
         IReadOnlyList<long[]>? encoderInputs = null;
-        if (runner.Package.IsEncoderDecoder)
+        if (package.IsEncoderDecoder)
         {
             long[] enc = request.EncoderIds is not null ? ParseIds(request.EncoderIds, "--input-ids")
                 : request.EncoderText is not null ? tokenizer!.Encode(request.EncoderText).Select(i => (long)i).ToArray()
                 : throw new UsageException("an encoder-decoder package needs --input TEXT or --input-ids \"...\" for the encoder");
-            long start = runner.Package.Generation.DecoderStartTokenId ?? runner.Package.Generation.PadTokenId ?? 0;
+            long start = package.Generation.DecoderStartTokenId ?? package.Generation.PadTokenId ?? 0;
             if (prompts.Count == 0) prompts.Add([start]);
             encoderInputs = prompts.Select(_ => enc).ToList();
         }
         if (prompts.Count == 0 && request.LoadState is null) throw new UsageException("give a prompt: --prompt TEXT or --ids \"1 2 3\"");
 
-        using ModelState? resumed = request.LoadState is null ? null : LoadState(runner, request.LoadState);
-        var eos = request.IgnoreEos ? [] : runner.Package.Generation.EosTokenIds;
+        using ModelState? resumed = request.LoadState is null ? null : LoadState(runner!, request.LoadState);
+        var eos = request.IgnoreEos ? [] : package.Generation.EosTokenIds;
         var decoders = prompts.Select(_ => tokenizer?.CreateStreamDecoder(skipSpecialTokens: true)).ToArray();
         var texts = prompts.Select(_ => new StringBuilder()).ToArray();
         bool stream = !request.Json && prompts.Count == 1;
@@ -46,7 +59,7 @@ internal static class GenerateExecution
         if (stream && request.Prompts.Length == 1) context.Out.Write(request.Prompts[0]);
         bool idsLabelled = false;
 
-        var generation = Generator.Run(runner, new GenerationRequest
+        var generationRequest = new GenerationRequest
         {
             Prompts = prompts,
             EncoderInputs = encoderInputs,
@@ -54,7 +67,8 @@ internal static class GenerateExecution
             Sampling = request.Sampling,
             EosTokenIds = eos,
             ShouldStop = row => stopped[row],
-        }, (row, token) =>
+        };
+        void OnToken(int row, long token)
         {
             string piece = decoders[row]?.Push((int)token) ?? $"{token} ";
             if (stream && tokenizer is null && !idsLabelled)
@@ -66,7 +80,10 @@ internal static class GenerateExecution
             if (stream) { context.Out.Write(piece); context.Out.Flush(); }
             foreach (var stop in request.Stops)
                 if (texts[row].ToString().Contains(stop, StringComparison.Ordinal)) stopped[row] = true;
-        }, resumed, request.SaveState is null ? null : state => SaveState(state, request.SaveState));
+        }
+        var generation = runner is null
+            ? GenAiEngine.Run(package, generationRequest, OnToken)
+            : Generator.Run(runner, generationRequest, OnToken, resumed, request.SaveState is null ? null : state => SaveState(state, request.SaveState));
 
         // A stream that ended inside a multi-byte character still owes its last bytes.
         for (int r = 0; r < prompts.Count; r++)
@@ -87,17 +104,26 @@ internal static class GenerateExecution
                 context.Out.WriteLine(tokenizer is null ? $"[{r}] {string.Join(' ', generation.NewTokens[r])}" : $"[{r}] {(request.Prompts.Length > r ? request.Prompts[r] : "")}{texts[r]}");
         }
         context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"prefill {generation.PromptTokens} tokens in {generation.Prefill.TotalMilliseconds:F1} ms ({generation.PrefillTokensPerSecond:F1} tok/s); decode {generation.NewTokens.Sum(t => t.Length)} tokens at {generation.DecodeTokensPerSecond:F1} tok/s ({runner.Decoder.ExecutionProvider})"));
+            $"prefill {generation.PromptTokens} tokens in {generation.Prefill.TotalMilliseconds:F1} ms ({generation.PrefillTokensPerSecond:F1} tok/s); decode {generation.NewTokens.Sum(t => t.Length)} tokens at {generation.DecodeTokensPerSecond:F1} tok/s ({(runner is null ? "onnxruntime-genai" : runner.ExecutionProvider)})"));
         return ExitCodes.Ok;
     }
 
-    private static Tokenizer? LoadTokenizer(ModelRunner runner, bool needed)
+    private static Tokenizer? LoadTokenizer(ModelPackage package, bool needed)
     {
-        string? file = runner.Package.Tokenizer is null ? null : Path.Combine(runner.Package.Directory, runner.Package.Tokenizer);
+        string? file = package.Tokenizer is null ? null : Path.Combine(package.Directory, package.Tokenizer);
         if (file is not null && File.Exists(file)) return Tokenizer.FromFile(file);
         if (needed)
-            throw new UsageException($"{runner.Package.Directory}: the package has no tokenizer.json (the checkpoint had none); pass token ids with --ids / --input-ids");
+            throw new UsageException($"{package.Directory}: the package has no tokenizer.json (the checkpoint had none); pass token ids with --ids / --input-ids");
         return null;
+    }
+
+    /// <summary>What --engine genai cannot do, said before anything runs.</summary>
+    private static void CheckGenAi(ModelPackage package, GenerateRequest request)
+    {
+        if (!GenAiEngine.CanRun(package) || package.IsEncoderDecoder)
+            throw new UsageException($"--engine genai: onnxruntime-genai cannot run this {package.ModelType} package (its state does not fit GenAI's model: KV caches, or one conv and one recurrent tensor per layer); use --engine recur");
+        if (request.SaveState is not null || request.LoadState is not null)
+            throw new UsageException("--engine genai: --save-state and --load-state need --engine recur (GenAI keeps its state inside its generator)");
     }
 
     internal static long[] ParseIds(string text, string option)

@@ -5,6 +5,8 @@ using Recur.Cli.Golden;
 using Recur.Export.Checkpoints;
 using Recur.Runtime.Execution;
 using Recur.Runtime.Generation;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 
 namespace Recur.Cli.Commands.Validate;
@@ -44,6 +46,7 @@ internal static class ValidateExecution
             context.Out.WriteLine(JsonSerializer.Serialize(new
             {
                 package = packagePath, expected = expectedPath, split, atol = tolerance, pass, max_abs_diff = worst, top1,
+                onnxruntime = new { version = OrtLibrary.Version, library = OrtLibrary.LibraryPath, provider = runner.ExecutionProvider },
                 tensors = comparisons.Select(c => new { name = c.Tensor, max_abs_diff = c.MaxAbsDiff, top1 = c.Top1, positions = c.Positions }),
             }, new JsonSerializerOptions { WriteIndented = true }));
         }

@@ -4,6 +4,8 @@ using Recur.Graphs.Architectures;
 using Recur.Graphs.Config;
 using Recur.Graphs.Ir;
 using Recur.Graphs.Weights;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 using Recur.Tests.Support;
 
@@ -197,18 +199,18 @@ public sealed class SwitchTests
                 ["attention_mask"] = OrtValue.FromArray(Enumerable.Repeat(1L, encoderIds.Length).ToArray(), encoderShape),
             });
             var feeds = new Dictionary<string, OrtValue> { ["input_ids"] = OrtValue.FromArray(decoderIds, decoderShape) };
-            foreach (var input in decoder.Inputs.Where(i => i.Name.StartsWith("past_key_values.", StringComparison.Ordinal)))
-                feeds[input.Name] = OrtValue.Allocate(TensorElementType.Float, [1, 4, 0, 16]);
+            foreach (var input in decoder.InputMetadata.Keys.Where(n => n.StartsWith("past_key_values.", StringComparison.Ordinal)))
+                feeds[input] = OrtValue.Allocate(Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [1, 4, 0, 16]);
             static bool FromEncoder(string name) => name.StartsWith("cross.", StringComparison.Ordinal) || name == "encoder_attention_mask";
-            foreach (var input in decoder.Inputs.Where(i => FromEncoder(i.Name)))
-                feeds[input.Name] = run.Outputs[input.Name];
+            foreach (var input in decoder.InputMetadata.Keys.Where(FromEncoder))
+                feeds[input] = run.Outputs[input];
             run.RunGraph(decoder, feeds, dispose: feeds.Keys.Where(k => !FromEncoder(k)));
             return run;
         }
 
         private void RunGraph(InferenceSession session, Dictionary<string, OrtValue> inputs, IEnumerable<string>? dispose = null)
         {
-            string[] names = session.Outputs.Select(o => o.Name).ToArray();
+            string[] names = session.OutputNames.ToArray();
             try
             {
                 var results = session.Run(inputs.Keys.ToArray(), inputs.Values.ToArray(), names);

@@ -148,8 +148,7 @@ public sealed class CliTests
         process.WaitForExit();
         Assert.Equal(2, process.ExitCode);
         var line = Assert.Single(err.Trim().Split('\n'));
-        Assert.Contains("/nonexistent/libonnxruntime.so.1", line);
-        Assert.Contains("make native", line);
+        Assert.Equal("error: $RECUR_ORT_LIBRARY /nonexistent/libonnxruntime.so.1: no such file", line);
     }
 }
 

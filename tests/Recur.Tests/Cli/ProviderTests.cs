@@ -7,6 +7,7 @@ public sealed class ProviderTests
 {
     [Theory]
     [InlineData("cuda")]
+    [InlineData("tensorrt")]
     [InlineData("dml")]
     public void A_gpu_provider_that_cannot_load_falls_back_to_cpu_with_one_warning(string provider)
     {
@@ -21,10 +22,10 @@ public sealed class ProviderTests
     [Fact]
     public void An_insisted_provider_that_cannot_load_fails_with_one_line()
     {
-        var result = CliRunner.Run("generate", ConvertedPackages.Get("rwkv"), "--ids", "1 2 3", "--provider", "cuda", "--require-provider");
-        Assert.Equal(1, result.Exit);
+        var result = CliRunner.Run("generate", ConvertedPackages.Get("rwkv"), "--ids", "1 2 3", "--provider", "cuda", "--device-id", "1", "--require-provider");
+        Assert.Equal(2, result.Exit);
         var line = Assert.Single(result.Err.Trim().Split('\n'));
-        Assert.Contains("'cuda'", line);
+        Assert.StartsWith("error: execution provider 'cuda' cannot be used: ", line);
         Assert.Equal("", result.Out);
     }
 }

@@ -1,6 +1,8 @@
 using Recur.Graphs;
 using Recur.Graphs.Ir;
 using Recur.Graphs.Weights;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 
 namespace Recur.Tests.Graphs;

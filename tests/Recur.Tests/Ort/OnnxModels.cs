@@ -1,5 +1,7 @@
 using Google.Protobuf;
 using Recur.Graphs.Onnx;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 using DataType = Recur.Graphs.Onnx.TensorProto.Types.DataType;
 
@@ -106,40 +108,4 @@ internal static class OnnxModels
             [Node("Add", ["x", "x"], ["y"])],
             [Tensor("x", DataType.Float, dims)],
             [Tensor("y", DataType.Float, dims)]));
-}
-
-/// <summary>Loads the ONNX Runtime library once for the test process.</summary>
-internal static class OrtTestLibrary
-{
-    private static readonly Lock s_gate = new();
-
-    /// <summary>
-    /// Uses $RECUR_ORT_LIBRARY when set; otherwise the repository's native/libonnxruntime.so.1 found above the
-    /// test binaries; otherwise the default resolution, whose error says how to get the library.
-    /// </summary>
-    internal static void EnsureInitialized()
-    {
-        lock (s_gate)
-        {
-            if (OrtLibrary.IsInitialized)
-            {
-                return;
-            }
-            if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(OrtLibrary.EnvironmentVariable)))
-            {
-                OrtLibrary.Initialize();
-                return;
-            }
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "native", "libonnxruntime.so.1");
-                if (File.Exists(candidate))
-                {
-                    OrtLibrary.Initialize(candidate);
-                    return;
-                }
-            }
-            OrtLibrary.Initialize();
-        }
-    }
 }

@@ -1,96 +1,85 @@
-using Recur.Runtime.Ort;
+using System.Diagnostics;
+using System.Text.Json;
+using Recur.Tests.Support;
 
 namespace Recur.Tests.Ort;
 
+/// <summary>
+/// --ort-library redirects Microsoft.ML.OnnxRuntime's native import to another build. Each case runs the CLI in its
+/// own process: a process loads one ONNX Runtime library.
+/// </summary>
 public sealed class OrtLibraryTests
 {
-    private const string Fix = "run `make native`, or pass --ort-library PATH, or set RECUR_ORT_LIBRARY";
+    private static readonly string Packaged = Path.Combine(AppContext.BaseDirectory, "libonnxruntime.so");
 
     [Fact]
-    public void Resolve_ExplicitPath_IsTheOnlyCandidate()
+    public void Another_copy_of_the_library_is_loaded_and_runs_the_golden()
     {
-        var resolution = OrtLibrary.Resolve("/opt/ort/libonnxruntime.so", "/env/libonnxruntime.so.1", "/app", _ => true);
-
-        Assert.Equal("/opt/ort/libonnxruntime.so", resolution.Found);
-        var candidate = Assert.Single(resolution.Candidates);
-        Assert.Equal("explicit path", candidate.Source);
+        string dir = Directory.CreateTempSubdirectory("recur-ort-").FullName;
+        try
+        {
+            string copy = Path.Combine(dir, "libonnxruntime-custom.so");
+            File.Copy(Packaged, copy);
+            var (exit, output, error) = Recur("validate", ConvertedPackages.Get("rwkv"), "--expected", ConvertedPackages.Expected("rwkv"), "--json", "--ort-library", copy);
+            Assert.True(exit == 0, error);
+            using var json = JsonDocument.Parse(output);
+            var ort = json.RootElement.GetProperty("onnxruntime");
+            Assert.Equal(copy, ort.GetProperty("library").GetString());
+            Assert.Equal("1.31.1", ort.GetProperty("version").GetString());
+            Assert.True(json.RootElement.GetProperty("pass").GetBoolean());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]
-    public void Resolve_EnvironmentVariable_WhenNoExplicitPath()
+    public void The_default_is_the_packaged_library()
     {
-        var resolution = OrtLibrary.Resolve(null, "/env/libonnxruntime.so.1", "/app", _ => true);
-
-        Assert.Equal("/env/libonnxruntime.so.1", resolution.Found);
-        Assert.Equal(OrtLibrary.EnvironmentVariable, Assert.Single(resolution.Candidates).Source);
+        var (exit, output, error) = Recur("validate", ConvertedPackages.Get("rwkv"), "--expected", ConvertedPackages.Expected("rwkv"), "--json");
+        Assert.True(exit == 0, error);
+        using var json = JsonDocument.Parse(output);
+        Assert.Equal(Packaged, json.RootElement.GetProperty("onnxruntime").GetProperty("library").GetString());
     }
 
     [Fact]
-    public void Resolve_ProbesApplicationDirectory_InOrder()
+    public void A_file_that_does_not_load_is_one_line_exit_2()
     {
-        var existing = new HashSet<string> { "/app/libonnxruntime.dylib", "/app/onnxruntime.dll" };
-
-        var resolution = OrtLibrary.Resolve(null, "", "/app", existing.Contains);
-
-        Assert.Equal("/app/libonnxruntime.dylib", resolution.Found);
-        Assert.Equal(
-            ["/app/libonnxruntime.so.1", "/app/libonnxruntime.so", "/app/libonnxruntime.dylib", "/app/onnxruntime.dll"],
-            resolution.Candidates.Select(c => c.Path));
+        string file = Path.Combine(Directory.CreateTempSubdirectory("recur-ort-").FullName, "libonnxruntime.so");
+        File.WriteAllText(file, "not a library");
+        try
+        {
+            var (exit, output, error) = Recur("validate", ConvertedPackages.Get("rwkv"), "--expected", ConvertedPackages.Expected("rwkv"), "--ort-library", file);
+            Assert.Equal(2, exit);
+            Assert.Equal($"error: --ort-library {file}: the system loader cannot load it (not a shared library for this platform, or a dependency is missing)", error.Trim());
+            Assert.Equal("", output);
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+        }
     }
 
     [Fact]
-    public void Resolve_MissingExplicitPath_DoesNotFallThrough_AndSaysHowToFix()
+    public void A_shared_library_that_is_not_onnx_runtime_is_refused()
     {
-        var resolution = OrtLibrary.Resolve("/nowhere/libonnxruntime.so.1", null, "/app", path => path.StartsWith("/app/"));
-
-        Assert.Null(resolution.Found);
-        Assert.Equal(
-            $"ONNX Runtime library not found (tried /nowhere/libonnxruntime.so.1 [explicit path]); {Fix}",
-            resolution.NotFoundMessage);
+        string other = Path.Combine(AppContext.BaseDirectory, "libonnxruntime_providers_shared.so");
+        var (exit, _, error) = Recur("validate", ConvertedPackages.Get("rwkv"), "--expected", ConvertedPackages.Expected("rwkv"), "--ort-library", other);
+        Assert.Equal(2, exit);
+        Assert.Equal($"error: --ort-library {other}: not an ONNX Runtime library (it exports no OrtGetApiBase)", error.Trim());
     }
 
-    [Fact]
-    public void Resolve_NothingFound_MessageIsOneLine_ListingEveryCandidate()
+    private static (int Exit, string Out, string Err) Recur(params string[] args)
     {
-        var message = OrtLibrary.Resolve(null, null, "/app", _ => false).NotFoundMessage;
-
-        Assert.DoesNotContain('\n', message);
-        Assert.StartsWith("ONNX Runtime library not found (tried /app/libonnxruntime.so.1 [application directory], ", message);
-        Assert.Contains("/app/onnxruntime.dll [application directory]", message);
-        Assert.EndsWith(Fix, message);
-    }
-
-    [Fact]
-    public void Resolve_MissingEnvironmentPath_NamesTheVariable()
-    {
-        var message = OrtLibrary.Resolve(null, "/env/missing.so", "/app", _ => false).NotFoundMessage;
-
-        Assert.Equal($"ONNX Runtime library not found (tried /env/missing.so [RECUR_ORT_LIBRARY]); {Fix}", message);
-    }
-
-    [Fact]
-    public void Loaded_ReportsVersionPathAndProviders()
-    {
-        OrtTestLibrary.EnsureInitialized();
-
-        Assert.True(OrtLibrary.IsInitialized);
-        Assert.True(File.Exists(OrtLibrary.LibraryPath));
-        Assert.Matches(@"^1\.\d+\.\d+", OrtLibrary.Version);
-        Assert.Contains("CPUExecutionProvider", OrtLibrary.AvailableProviders);
-    }
-
-    [Fact]
-    public void Initialize_IsIdempotent_ButRefusesADifferentLibrary()
-    {
-        OrtTestLibrary.EnsureInitialized();
-        var path = OrtLibrary.LibraryPath;
-
-        OrtLibrary.Initialize();
-        OrtLibrary.Initialize(path);
-        var e = Assert.Throws<InvalidOperationException>(() => OrtLibrary.Initialize("/somewhere/else/libonnxruntime.so"));
-
-        Assert.Contains(path, e.Message);
-        Assert.Contains("/somewhere/else/libonnxruntime.so", e.Message);
-        Assert.Equal(path, OrtLibrary.LibraryPath);
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "recur.dll"));
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.Environment.Remove(OrtLibrary.EnvironmentVariable);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        string stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout.Result, stderr);
     }
 }

@@ -1,5 +1,7 @@
 using Recur.Export.Checkpoints;
 using Recur.Runtime.Execution;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 
 namespace Recur.Tests.Support;

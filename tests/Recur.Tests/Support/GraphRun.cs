@@ -1,4 +1,6 @@
 using Recur.Graphs;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 
 namespace Recur.Tests.Support;
