@@ -180,7 +180,7 @@ public static class Converter
             ModelType = config.ModelType,
             HfClass = architecture.HfClass,
             Graphs = new Dictionary<string, string>(graphFiles),
-            State = decoder.States.Select(s => new PackageManifest.StateEntry(s.Input, s.Output, DTypeName(s.DType),
+            State = decoder.States.Select(s => new PackageManifest.StateEntry(s.Input, s.Output, TensorDTypes.Name(s.DType),
                 s.Shape.Select(d => d.IsFixed ? (object)d.Size!.Value : d.Symbol ?? "?").ToList(), s.Init)).ToList(),
             EncoderFeeds = model.Feeds.Select(f => new PackageManifest.FeedEntry(f.EncoderOutput, f.DecoderInput)).ToList(),
             DType = options.Quantization?.Name ?? DTypeName(options.MatrixWeightType),

@@ -43,7 +43,7 @@ public sealed partial class GraphBuilder
 
         var outAxes = scanOutputAxes ?? new int[step.Outputs.Count];
         Dim length = scanInputs[0].Shape is null ? Dim.Unknown : scanInputs[0][scanInputAxes[0]];
-        var outputs = new List<(Weights.TensorDType Type, IReadOnlyList<Dim>? Shape)>();
+        var outputs = new List<(TensorDType Type, IReadOnlyList<Dim>? Shape)>();
         foreach (var s in initialStates) outputs.Add((s.Type, s.Shape));
         for (int i = 0; i < step.Outputs.Count; i++)
         {
@@ -115,7 +115,7 @@ public sealed partial class GraphBuilder
         var (elseGraph, elseResults) = Branch("else", elseBranch);
         if (thenResults.Count != elseResults.Count)
             throw Error("If", $"the then branch returns {thenResults.Count} values, the else branch {elseResults.Count}");
-        var outputs = new List<(Weights.TensorDType Type, IReadOnlyList<Dim>? Shape)>();
+        var outputs = new List<(TensorDType Type, IReadOnlyList<Dim>? Shape)>();
         for (int i = 0; i < thenResults.Count; i++)
         {
             Value a = thenResults[i], b = elseResults[i];

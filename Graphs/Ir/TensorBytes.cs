@@ -6,14 +6,7 @@ namespace Recur.Graphs.Ir;
 /// <summary>Element sizes and float32 to storage-type conversion for initializer bytes.</summary>
 public static class TensorBytes
 {
-    public static int ElementSize(TensorDType type) => type switch
-    {
-        TensorDType.Float32 or TensorDType.Int32 => 4,
-        TensorDType.Int64 or TensorDType.Float64 => 8,
-        TensorDType.Float16 or TensorDType.BFloat16 => 2,
-        TensorDType.UInt8 or TensorDType.Int8 or TensorDType.Bool => 1,
-        _ => throw new NotSupportedException($"element type {type} has no fixed size"),
-    };
+    public static int ElementSize(TensorDType type) => TensorDTypes.SizeOf(type);
 
     public static bool IsFloat(TensorDType type) =>
         type is TensorDType.Float32 or TensorDType.Float16 or TensorDType.BFloat16 or TensorDType.Float64;

@@ -1,8 +1,6 @@
 namespace Recur.Graphs.Weights;
 
 /// <summary>The element types a checkpoint tensor can have; values are ONNX TensorProto.DataType numbers.</summary>
-public enum TensorDType { Float32 = 1, UInt8 = 2, Int8 = 3, Int32 = 6, Int64 = 7, Bool = 9, Float16 = 10, Float64 = 11, BFloat16 = 16 }
-
 /// <summary>A tensor's description in a checkpoint.</summary>
 public sealed record TensorEntry(string Name, TensorDType DType, long[] Shape)
 {

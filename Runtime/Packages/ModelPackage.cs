@@ -105,13 +105,9 @@ public sealed class ModelPackage
         };
     }
 
-    private static TensorElementType ParseDType(string name, string manifest) => name switch
-    {
-        "fp32" or "float32" => TensorElementType.Float,
-        "fp16" or "float16" => TensorElementType.Float16,
-        "bf16" or "bfloat16" => TensorElementType.BFloat16,
-        "int64" => TensorElementType.Int64,
-        "int32" => TensorElementType.Int32,
-        _ => throw new InvalidDataException($"{manifest}: state dtype '{name}' is unknown"),
-    };
+    /// <summary>ONNX and ONNX Runtime number element types alike, so the package's type converts by value.</summary>
+    private static TensorElementType ParseDType(string name, string manifest) =>
+        TensorDTypes.TryParse(name, out var type) && type is TensorDType.Float32 or TensorDType.Float16 or TensorDType.BFloat16 or TensorDType.Int64 or TensorDType.Int32
+            ? (TensorElementType)(int)type
+            : throw new InvalidDataException($"{manifest}: state dtype '{name}' is not one of float32, float16, bfloat16, int64, int32");
 }

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using Recur.Runtime.Execution;
-using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 
 namespace Recur.Benchmarks;
@@ -15,6 +13,8 @@ namespace Recur.Benchmarks;
 /// <code>
 /// ab PACKAGE_A PACKAGE_B [--rounds N] [--prompt N] [--steps N] [--threads N]
 ///    [--a-config KEY=VALUE]... [--b-config KEY=VALUE]...     (ONNX Runtime session config entries per side)
+///    [--a-buffers reuse|fresh] [--b-buffers reuse|fresh]      (fresh: ORT allocates every output on every call,
+///                                                              to measure what the runner's reused buffers save)
 /// </code>
 /// </summary>
 internal static class PairedComparison
@@ -24,6 +24,7 @@ internal static class PairedComparison
         if (args.Length < 2) { Console.Error.WriteLine("usage: ab PACKAGE_A PACKAGE_B [--rounds N] [--prompt N] [--steps N] [--threads N] [--a-config K=V] [--b-config K=V]"); return 2; }
         int rounds = 5, prompt = 128, steps = 64, threads = 0;
         var configs = new[] { new Dictionary<string, string>(), new Dictionary<string, string>() };
+        var reuse = new[] { true, true };
         for (int i = 2; i + 1 < args.Length; i += 2)
         {
             string value = args[i + 1];
@@ -37,13 +38,17 @@ internal static class PairedComparison
                     int at = value.IndexOf('=');
                     configs[args[i] == "--a-config" ? 0 : 1][value[..at]] = value[(at + 1)..];
                     break;
+                case "--a-buffers": case "--b-buffers":
+                    if (value is not ("reuse" or "fresh")) { Console.Error.WriteLine($"{args[i]}: expected reuse or fresh, got {value}"); return 2; }
+                    reuse[args[i] == "--a-buffers" ? 0 : 1] = value == "reuse";
+                    break;
                 default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
             }
         }
         OrtLibrary.Initialize();
         var runners = new ModelRunner[2];
         for (int s = 0; s < 2; s++)
-            runners[s] = ModelRunner.Open(args[s], new SessionConfig { IntraOpThreads = threads, ConfigEntries = configs[s] });
+            runners[s] = ModelRunner.Open(args[s], new SessionConfig { IntraOpThreads = threads, ConfigEntries = configs[s] }, reuse[s]);
         try
         {
             int vocab = Math.Max(2, Math.Min(runners[0].VocabSize, runners[1].VocabSize));

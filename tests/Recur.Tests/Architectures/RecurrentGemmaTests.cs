@@ -101,8 +101,8 @@ public sealed class RecurrentGemmaTests
         Assert.Equal(0, result.Exit);
         Assert.Contains("state: 9 tensors", result.Out);
         Assert.Contains("past_key_values.0.position -> present.0.position  int64 [batch]  init 0", result.Out);
-        Assert.Contains("past_key_values.3.rg_lru_state -> present.3.rg_lru_state  fp32 [batch, 80]", result.Out);
-        Assert.Contains("past_key_values.2.key -> present.2.key  fp32 [batch, 1, 7, 20]", result.Out);
-        Assert.Contains("past_key_values.1.conv_state -> present.1.conv_state  fp32 [batch, 80, 3]", result.Out);
+        Assert.Contains("past_key_values.3.rg_lru_state -> present.3.rg_lru_state  float32 [batch, 80]", result.Out);
+        Assert.Contains("past_key_values.2.key -> present.2.key  float32 [batch, 1, 7, 20]", result.Out);
+        Assert.Contains("past_key_values.1.conv_state -> present.1.conv_state  float32 [batch, 80, 3]", result.Out);
     }
 }

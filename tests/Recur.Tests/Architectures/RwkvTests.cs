@@ -48,8 +48,8 @@ public sealed class RwkvTests
         var result = CliRunner.Run("inspect", Package);
         Assert.Equal(0, result.Exit);
         Assert.Contains("state: 20 tensors", result.Out);
-        Assert.Contains("past_key_values.3.wkv_max -> present.3.wkv_max  fp32 [batch, 64]  init -1E+38", result.Out);
-        Assert.Contains("past_key_values.0.attn_shift -> present.0.attn_shift  fp32 [batch, 64]", result.Out);
+        Assert.Contains("past_key_values.3.wkv_max -> present.3.wkv_max  float32 [batch, 64]  init -1E+38", result.Out);
+        Assert.Contains("past_key_values.0.attn_shift -> present.0.attn_shift  float32 [batch, 64]", result.Out);
         Assert.Contains("Scan 4", result.Out);
     }
 

@@ -71,7 +71,7 @@ public sealed class SwitchTests
         var result = CliRunner.Run("inspect", ConvertedPackages.Get(Case));
         Assert.Equal(0, result.Exit);
         Assert.Contains("state: 4 tensors", result.Out);
-        Assert.Contains("past_key_values.1.key -> present.1.key  fp32 [batch, 4, past_sequence, 16]  init 0", result.Out);
+        Assert.Contains("past_key_values.1.key -> present.1.key  float32 [batch, 4, past_sequence, 16]  init 0", result.Out);
         Assert.Contains("cross.1.value -> cross.1.value", result.Out);
         Assert.Contains("graph encoder: encoder.onnx", result.Out);
     }

@@ -168,7 +168,7 @@ public sealed class MalformedSafetensorsTests
         file.ReadRaw("f16", raw);
         Assert.Equal(Of<ushort>(0x3C00, 0xC000, 0x7BFF, 0x0001, 0x7C00), raw);
         Assert.True(file.TryGetEntry("i8", out var entry));
-        Assert.Equal(Recur.Graphs.Weights.TensorDType.Int8, entry.DType);
+        Assert.Equal(TensorDType.Int8, entry.DType);
     }
 
     [Fact]

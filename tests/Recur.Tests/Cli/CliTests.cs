@@ -168,7 +168,7 @@ public sealed class CliInputErrorTests
     {
         var result = CliRunner.Run("inspect", Path.Combine(ConvertedPackages.Get("mamba"), "model.onnx"));
         Assert.Equal(0, result.Exit);
-        Assert.Contains("past_key_values.1.ssm_state -> present.1.ssm_state  fp32 [batch, 128, 16]", result.Out);
+        Assert.Contains("past_key_values.1.ssm_state -> present.1.ssm_state  float32 [batch, 128, 16]", result.Out);
         Assert.Contains("logits: Float32 [batch, logits_sequence, 288]", result.Out);
         Assert.Contains("logits_to_keep: Int64 [] (optional: has a default)", result.Out);
     }

@@ -13,6 +13,14 @@ public sealed class ExecutionProviderTests
     /// <summary>The GPU flavor (make GPU=cuda) carries the CUDA provider library; the CPU flavor does not.</summary>
     private static bool GpuFlavor => File.Exists(Path.Combine(AppContext.BaseDirectory, "libonnxruntime_providers_cuda.so"));
 
+    [Fact]
+    public void The_flavor_library_is_the_one_loaded()
+    {
+        // A CPU libonnxruntime.so in the CUDA flavor's output (pulled in by onnxruntime-genai) would silently win.
+        Assert.Equal(GpuFlavor, OrtLibrary.CompiledProviders.Contains("CUDAExecutionProvider"));
+        Assert.Contains("CPUExecutionProvider", OrtLibrary.CompiledProviders);
+    }
+
     [Theory]
     [InlineData("cuda", "cuda")]
     [InlineData("CUDA", "cuda")]
