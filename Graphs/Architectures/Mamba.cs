@@ -114,7 +114,7 @@ public sealed class Mamba : IArchitecture
 
         var ssm = b.Linear(xs, $"{p}.x_proj.weight", inner, cfg.TimeStepRank + 2 * n);
         var parts = b.Split(ssm, -1, cfg.TimeStepRank, n, n);              // time_step, B, C
-        var dt = Softplus(b, b.Linear(parts[0], $"{p}.dt_proj.weight", cfg.TimeStepRank, inner, $"{p}.dt_proj.bias"));
+        var dt = b.TorchSoftplus(b.Linear(parts[0], $"{p}.dt_proj.weight", cfg.TimeStepRank, inner, $"{p}.dt_proj.bias"));
         var a = b.Weight($"{p}.A_log", [inner, n], fold: v => -MathF.Exp(v)); // folded at conversion: A = -exp(A_log), in float32 as HF
         var d = b.Weight($"{p}.D", [inner]);
 
@@ -125,11 +125,4 @@ public sealed class Mamba : IArchitecture
         var y = b.Mul(scan.Output, b.Silu(gate));
         return b.Linear(y, $"{p}.out_proj.weight", inner, cfg.Hidden, cfg.UseBias ? $"{p}.out_proj.bias" : null);
     }
-
-    /// <summary>
-    /// torch's softplus returns x itself above its threshold of 20; doing the same keeps any runtime's
-    /// log(1 + exp(x)) from overflowing to infinity for large x.
-    /// </summary>
-    private static Value Softplus(GraphBuilder b, Value x) =>
-        b.Where(b.Greater(x, b.Constant(20f)), x, b.Softplus(x));
 }

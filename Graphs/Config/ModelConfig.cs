@@ -28,7 +28,7 @@ public sealed class ModelConfig
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: not found (a Hugging Face checkpoint folder has a config.json)", path);
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true });
+            using var doc = JsonDocument.Parse(QuoteNamedNumbers(File.ReadAllText(path)), new JsonDocumentOptions { AllowTrailingCommas = true });
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ConfigException($"{path}: expected a JSON object, found {doc.RootElement.ValueKind}");
             return new ModelConfig(doc.RootElement.Clone(), path);
         }
@@ -42,7 +42,7 @@ public sealed class ModelConfig
     {
         try
         {
-            using var doc = JsonDocument.Parse(json);
+            using var doc = JsonDocument.Parse(QuoteNamedNumbers(json));
             return new ModelConfig(doc.RootElement.Clone(), path);
         }
         catch (JsonException e)
@@ -50,6 +50,37 @@ public sealed class ModelConfig
             throw new ConfigException($"{path}: not valid JSON ({e.Message})");
         }
     }
+
+    /// <summary>
+    /// Python's json module writes float('inf') and float('nan') as the bare words Infinity, -Infinity and NaN
+    /// (real Mamba-2 configs do, in time_step_limit), which JSON does not allow: outside strings they become
+    /// the strings "Infinity", "-Infinity" and "NaN", which the number readers accept.
+    /// </summary>
+    private static string QuoteNamedNumbers(string json)
+    {
+        var text = new System.Text.StringBuilder(json.Length);
+        bool inString = false;
+        for (int i = 0; i < json.Length; i++)
+        {
+            char ch = json[i];
+            if (inString)
+            {
+                text.Append(ch);
+                if (ch == '\\' && i + 1 < json.Length) text.Append(json[++i]);
+                else if (ch == '"') inString = false;
+                continue;
+            }
+            if (ch == '"') inString = true;
+            string? word = inString ? null : NamedNumbers.FirstOrDefault(w => string.CompareOrdinal(json, i, w, 0, w.Length) == 0
+                && (i + w.Length == json.Length || !char.IsLetterOrDigit(json[i + w.Length])));
+            if (word is null) { text.Append(ch); continue; }
+            text.Append('"').Append(word).Append('"');
+            i += word.Length - 1;
+        }
+        return text.ToString();
+    }
+
+    private static readonly string[] NamedNumbers = ["-Infinity", "Infinity", "NaN"];
 
     public bool Has(string key) => root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
     /// <summary>Present with the value null, which some fields use for "off" while a missing field takes a default.</summary>
@@ -69,6 +100,11 @@ public sealed class ModelConfig
     public IReadOnlyList<string> Strings(string key) => Get(key, (k, v) =>
         v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select((e, i) => ReadString($"{k}[{i}]", e)).ToList()
             : throw Mistyped(k, "a list of strings", v));
+
+    /// <summary>A list of numbers (Infinity allowed, as Python writes it).</summary>
+    public IReadOnlyList<double> Doubles(string key) => Get(key, (k, v) =>
+        v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select((e, i) => ReadDouble($"{k}[{i}]", e)).ToList()
+            : throw Mistyped(k, "a list of numbers", v));
 
     /// <summary>A positive integer field (a size or count).</summary>
     public int Positive(string key)
@@ -97,8 +133,14 @@ public sealed class ModelConfig
         throw Mistyped(key, "an integer", v);
     }
 
-    private double ReadDouble(string key, JsonElement v) =>
-        v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw Mistyped(key, "a number", v);
+    private double ReadDouble(string key, JsonElement v) => v.ValueKind switch
+    {
+        JsonValueKind.Number => v.GetDouble(),
+        JsonValueKind.String when v.GetString() is "Infinity" => double.PositiveInfinity,
+        JsonValueKind.String when v.GetString() is "-Infinity" => double.NegativeInfinity,
+        JsonValueKind.String when v.GetString() is "NaN" => double.NaN,
+        _ => throw Mistyped(key, "a number", v),
+    };
 
     private bool ReadBool(string key, JsonElement v) => v.ValueKind switch
     {
