@@ -104,7 +104,10 @@ public sealed class Mamba2 : IArchitecture
 
         // Tying points lm_head at the embedding after loading, so a stored copy is never read.
         if (cfg.TieEmbeddings) weights.Ignore("lm_head.weight");
-        var tables = b.Embeddings("backbone.embeddings.weight", cfg.Vocab, cfg.Hidden, cfg.TieEmbeddings, "lm_head.weight");
+        // Mamba2Model's load hook renames the original checkpoints' "embedding." to "embeddings.".
+        string embeddings = !b.HasWeight("backbone.embeddings.weight") && b.HasWeight("backbone.embedding.weight")
+            ? "backbone.embedding.weight" : "backbone.embeddings.weight";
+        var tables = b.Embeddings(embeddings, cfg.Vocab, cfg.Hidden, cfg.TieEmbeddings, "lm_head.weight");
         var x = b.Embed(tables, ids);
         for (int i = 0; i < cfg.Layers; i++)
         {

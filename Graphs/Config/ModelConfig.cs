@@ -13,11 +13,14 @@ public sealed class ConfigException(string message) : Exception(message);
 public sealed class ModelConfig
 {
     private readonly JsonElement root;
+    /// <summary>Where this object sits in the file ("ssm_cfg." for a section), so errors name the field's full path.</summary>
+    private readonly string prefix;
 
-    private ModelConfig(JsonElement root, string path)
+    private ModelConfig(JsonElement root, string path, string prefix = "")
     {
         this.root = root;
         Path = path;
+        this.prefix = prefix;
     }
 
     public string Path { get; }
@@ -82,6 +85,13 @@ public sealed class ModelConfig
 
     private static readonly string[] NamedNumbers = ["-Infinity", "Infinity", "NaN"];
 
+    /// <summary>A nested object (e.g. mamba_ssm's ssm_cfg) read the same way; an absent one is empty.</summary>
+    public ModelConfig Section(string key)
+    {
+        if (!Has(key)) return new ModelConfig(JsonDocument.Parse("{}").RootElement.Clone(), Path, $"{prefix}{key}.");
+        return Get(key, (k, v) => v.ValueKind == JsonValueKind.Object ? new ModelConfig(v, Path, $"{prefix}{k}.") : throw Mistyped(k, "an object", v));
+    }
+
     public bool Has(string key) => root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
     /// <summary>Present with the value null, which some fields use for "off" while a missing field takes a default.</summary>
     public bool IsNull(string key) => root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Null;
@@ -117,12 +127,12 @@ public sealed class ModelConfig
 
     /// <summary>An error for a field whose value is valid JSON but not something this model can use.</summary>
     public ConfigException Invalid(string key, string found, string expected) =>
-        new($"{Path}: field '{key}' is {found}; expected {expected}");
+        new($"{Path}: field '{prefix}{key}' is {found}; expected {expected}");
 
     private T Get<T>(string key, Func<string, JsonElement, T> read)
     {
         if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null)
-            throw new ConfigException($"{Path}: field '{key}' is missing");
+            throw new ConfigException($"{Path}: field '{prefix}{key}' is missing");
         return read(key, v);
     }
 
@@ -153,7 +163,7 @@ public sealed class ModelConfig
         v.ValueKind == JsonValueKind.String ? v.GetString()! : throw Mistyped(key, "a string", v);
 
     private ConfigException Mistyped(string key, string expected, JsonElement found) =>
-        new($"{Path}: field '{key}' is {found.GetRawText()}; expected {expected}");
+        new($"{Path}: field '{prefix}{key}' is {found.GetRawText()}; expected {expected}");
 
     /// <summary>The config's top-level scalar fields, for the package's config summary.</summary>
     public IReadOnlyDictionary<string, object?> Scalars() =>
