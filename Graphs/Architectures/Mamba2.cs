@@ -1,5 +1,4 @@
 using System.Globalization;
-using Recur.Package;
 using Recur.Graphs.Config;
 using Recur.Graphs.Ir;
 using Recur.Graphs.Weights;
@@ -100,25 +99,7 @@ public sealed class Mamba2 : IArchitecture
     {
         var cfg = Config.Read(modelConfig);
         var b = new GraphBuilder("mamba2", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
-        var ids = b.Input(Contract.InputIds, TensorDType.Int64, "batch", "sequence");
-
-        // Tying points lm_head at the embedding after loading, so a stored copy is never read.
-        if (cfg.TieEmbeddings) weights.Ignore("lm_head.weight");
-        // Mamba2Model's load hook renames the original checkpoints' "embedding." to "embeddings.".
-        string embeddings = !b.HasWeight("backbone.embeddings.weight") && b.HasWeight("backbone.embedding.weight")
-            ? "backbone.embedding.weight" : "backbone.embeddings.weight";
-        var tables = b.Embeddings(embeddings, cfg.Vocab, cfg.Hidden, cfg.TieEmbeddings, "lm_head.weight");
-        var x = b.Embed(tables, ids);
-        for (int i = 0; i < cfg.Layers; i++)
-        {
-            using var _ = b.Scope($"layers.{i}");
-            string p = $"backbone.layers.{i}";
-            var normed = b.RmsNorm(x, $"{p}.norm.weight", cfg.Hidden, cfg.Epsilon);
-            x = b.Add(x, Mixer(b, cfg, i, normed));
-        }
-        x = b.RmsNorm(x, "backbone.norm_f.weight", cfg.Hidden, cfg.Epsilon);
-
-        b.LogitsOutput(b.LmHead(tables, x));
+        b.MambaBackbone(cfg.Vocab, cfg.Hidden, cfg.Layers, cfg.Epsilon, cfg.TieEmbeddings, (i, u) => Mixer(b, cfg, i, u));
         return ExportedModel.DecoderOnly(b);
     }
 
