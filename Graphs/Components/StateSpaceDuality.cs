@@ -12,8 +12,9 @@ public sealed partial class GraphBuilder
     /// Bm, Cm [B, T, G, N]: head h reads group h / (H / G)     state h [B, H, P, N] (zeros at the start)
     /// h_t = exp(dt_t A) h_{t-1} + dt_t x_t (outer) Bm_t        y_t = h_t . Cm_t + D x_t
     /// </code>
-    /// A prompt runs in chunks of L = min(T, chunk) positions (the last one padded with dt = 0, which neither
-    /// decays nor feeds the state):
+    /// A prompt runs in ceil(T / chunk) chunks of one length L &lt;= chunk, as even as they come (300 positions
+    /// with chunk 256 run as 2 x 150, not 256 + a padded 256); the last is padded with dt = 0, which neither
+    /// decays nor feeds the state:
     /// <code>
     /// a = dt A, cum = cumsum_l(a)                                   per chunk and head
     /// seg[t, s] = a_{s+1} + ... + a_t (t >= s), -inf above           a cumsum of masked a, never cum_t - cum_s
@@ -63,9 +64,9 @@ public sealed partial class GraphBuilder
     {
         long g = s.Groups, hg = s.HeadsPerGroup, p = s.HeadDim, n = s.StateSize;
         var length = DimOf(x, 1);                                                       // [1] T
-        var chunk = Min(length, Ints(chunkSize));                                       // [1] L: no padding past a short prompt
-        var padded = Mul(Div(Sub(Add(length, chunk), Ints(1)), chunk), chunk);          // ceil(T / L) * L
-        var pad = Sub(padded, length);
+        var count = Div(Add(length, Ints(chunkSize - 1)), Ints(chunkSize));             // ceil(T / chunk_size) chunks
+        var chunk = Div(Sub(Add(length, count), Ints(1)), count);                       // L = ceil(T / count) <= chunk_size
+        var pad = Sub(Mul(count, chunk), length);                                       // fewer than count positions
 
         // [B, T, ...] -> [B, nc, G, (Hg,) L, ...]: chunks, then heads grouped by the B/C group they read.
         Value Chunked(Value v, params long[] rest) =>

@@ -6,7 +6,7 @@ namespace Recur.Tests.Architectures;
 /// <summary>
 /// Mamba-2 against the golden logits: Hugging Face's correct single-token branch applied to every token (its
 /// 4.46.1 multi-token branch is wrong for this config, see tests/golden/mamba2/expected.json). The case has
-/// chunk_size 8 for a sequence of 28 (= 3 x 8 + 4) and 2 B/C groups over 8 heads.
+/// chunk_size 8 for a sequence of 28 (run as 4 chunks of 7) and 2 B/C groups over 8 heads.
 /// </summary>
 public sealed class Mamba2Tests
 {
@@ -74,7 +74,7 @@ public sealed class Mamba2Tests
 
     [Theory]
     [InlineData(1)]    // every position its own chunk
-    [InlineData(5)]    // divides neither 28 nor the splits
+    [InlineData(5)]    // 28 as 6 chunks of 5, the last padded by 2
     [InlineData(28)]   // the whole sequence in one chunk
     [InlineData(256)]  // Mamba2Config's default, longer than any call
     public void Any_chunk_size_gives_the_golden_logits(int chunkSize)

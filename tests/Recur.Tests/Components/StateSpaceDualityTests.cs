@@ -22,6 +22,7 @@ public sealed class StateSpaceDualityTests
     [InlineData(11, 4, false)]   // 3 chunks, the last padded
     [InlineData(11, 3, true)]
     [InlineData(12, 4, true)]    // chunks that divide the length
+    [InlineData(13, 8, true)]    // evened out: 2 chunks of 7, the last padded by one
     [InlineData(11, 1, false)]   // one position per chunk: all in the scan over chunks
     [InlineData(11, 11, true)]   // one chunk: no scan
     [InlineData(7, 64, true)]    // a chunk longer than the call
