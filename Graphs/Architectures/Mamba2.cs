@@ -24,8 +24,8 @@ namespace Recur.Graphs.Architectures;
 /// last K-1 inputs of the convolution, x|B|C channels; Mamba2Cache keeps K) and past_key_values.i.ssm_state
 /// [batch, H, P, N]. Any number of tokens may follow a prefill in one call.
 /// Hugging Face 4.46.1's multi-token branch tiles the B/C groups over the heads (head h reads group
-/// h % G) and sums the inter-chunk state over the wrong axis; both were fixed upstream, and its
-/// single-token branch, mamba_ssm and this graph agree (tests/golden/mamba2/expected.json).
+/// h % G) and sums the inter-chunk state over the wrong axis; both were fixed upstream. Its single-token
+/// branch and mamba_ssm give head h group h / (H / G), as this graph does (tests/golden/mamba2/expected.json).
 /// </summary>
 public sealed class Mamba2 : IArchitecture
 {
@@ -45,7 +45,7 @@ public sealed class Mamba2 : IArchitecture
             int hidden = c.Positive("hidden_size");
             double expand = c.Double("expand", 2);
             if (!(expand > 0)) throw c.Invalid("expand", Text(expand), "a positive number");
-            int heads = c.Positive("num_heads", 128), headDim = c.Positive("head_dim", 64), groups = c.Positive("n_groups", 1);
+            int heads = c.Positive("num_heads", 128), headDim = c.Positive("head_dim", 64), groups = c.Positive("n_groups", 8);
             // The mixer reshapes the int(expand * hidden_size) channels into num_heads x head_dim.
             int intermediate = (int)(expand * hidden);
             if (heads * headDim != intermediate)
