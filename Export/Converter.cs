@@ -138,7 +138,10 @@ public static class Converter
         throw new DirectoryNotFoundException($"{options.CheckpointDir}: no such checkpoint folder (nor a Hugging Face model id ORG/NAME)");
     }
 
-    /// <summary>config.json; an original RWKV-4 .pth has none, so the message offers one derived from its shapes.</summary>
+    /// <summary>
+    /// config.json, where a state-spaces (mamba_ssm) one reads as the Hugging Face config it converts to; an
+    /// original RWKV-4 .pth has none, so the message offers one derived from its shapes.
+    /// </summary>
     private static ModelConfig LoadConfig(string source)
     {
         string path = Path.Combine(source, "config.json");
@@ -159,7 +162,8 @@ public static class Converter
                     $"{path}: not found; an original RWKV-4 checkpoint needs a config.json beside it (hyper-parameters such as rescale_every and the token ids are not in the weights). From its shapes and RwkvConfig's defaults: {suggestion}",
                     path);
         }
-        return ModelConfig.Load(path);
+        var config = ModelConfig.Load(path);
+        return MambaOriginalConfig.Matches(config) ? MambaOriginalConfig.ToHuggingFace(config) : config;
     }
 
     /// <summary>The checkpoint under the names the architecture pulls: BlinkDL's original RWKV-4 names are mapped to Hugging Face's.</summary>

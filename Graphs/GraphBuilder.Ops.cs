@@ -444,6 +444,13 @@ public sealed partial class GraphBuilder
         return Emit1("Pad", [x, Ints(pads), ScalarLike(x, value)], x.Type, shape);
     }
 
+    /// <summary>Pad with pads computed in the graph (1-D int64 [2 * rank]: begins, then ends); padded dims become unknown.</summary>
+    public Value Pad(Value x, Value pads, float value = 0f)
+    {
+        RequireType(pads, TensorDType.Int64, "Pad");
+        return Emit1("Pad", [x, pads, ScalarLike(x, value)], x.Type, x.Shape is null ? null : Enumerable.Repeat(Dim.Unknown, x.Rank).ToList());
+    }
+
     /// <summary>Tiles x (rank r) by the given repeats.</summary>
     public Value Tile(Value x, Value repeats)
     {

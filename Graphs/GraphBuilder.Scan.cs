@@ -82,9 +82,7 @@ public sealed partial class GraphBuilder
     {
         if (scanInputs.Count == 0) throw Error("Scan", "needs at least one scan input");
         if (scanInputAxes.Length != scanInputs.Count) throw Error("Scan", "one axis per scan input");
-        int axis = scanInputAxes[0];
-        var single = Equal(Shape(scanInputs[0], axis, axis + 1 == 0 ? null : axis + 1), Constant([1L], [1]));
-        return If(single,
+        return IfSinglePosition(scanInputs[0], scanInputAxes[0],
             then =>
             {
                 var step = body(then, initialStates, scanInputs.Select((x, i) => then.Squeeze(x, scanInputAxes[i])).ToList());
@@ -94,6 +92,16 @@ public sealed partial class GraphBuilder
                 return [.. step.States, .. step.Outputs.Select((y, i) => then.Unsqueeze(y, outAxes[i]))];
             },
             otherwise => otherwise.Scan(initialStates, scanInputs, scanInputAxes, body, scanOutputAxes));
+    }
+
+    /// <summary>
+    /// If(length == 1) over <paramref name="sequence"/>'s <paramref name="axis"/>: a recurrence's decode step
+    /// (one position) takes <paramref name="single"/>, a prompt takes <paramref name="many"/>, in one graph.
+    /// </summary>
+    public Value[] IfSinglePosition(Value sequence, int axis, Func<GraphBuilder, IReadOnlyList<Value>> single, Func<GraphBuilder, IReadOnlyList<Value>> many)
+    {
+        var isSingle = Equal(Shape(sequence, axis, axis + 1 == 0 ? null : axis + 1), Constant([1L], [1]));
+        return If(isSingle, single, many);
     }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using Recur.Package;
 using Recur.Graphs.Config;
 using Recur.Graphs.Ir;
 using Recur.Graphs.Weights;
@@ -75,25 +74,7 @@ public sealed class Mamba : IArchitecture
     {
         var cfg = Config.Read(modelConfig);
         var b = new GraphBuilder("mamba", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
-        var ids = b.Input(Contract.InputIds, TensorDType.Int64, "batch", "sequence");
-
-        // MambaModel's load hook renames an older checkpoint's "embedding." to "embeddings.".
-        string embeddings = !b.HasWeight("backbone.embeddings.weight") && b.HasWeight("backbone.embedding.weight")
-            ? "backbone.embedding.weight" : "backbone.embeddings.weight";
-        // Tying points lm_head at the embedding after loading, so a stored copy is never read.
-        if (cfg.TieEmbeddings) weights.Ignore("lm_head.weight");
-        var tables = b.Embeddings(embeddings, cfg.Vocab, cfg.Hidden, cfg.TieEmbeddings, "lm_head.weight");
-        var x = b.Embed(tables, ids);
-        for (int i = 0; i < cfg.Layers; i++)
-        {
-            using var _ = b.Scope($"layers.{i}");
-            string p = $"backbone.layers.{i}";
-            var normed = b.RmsNorm(x, $"{p}.norm.weight", cfg.Hidden, cfg.Epsilon);
-            x = b.Add(x, Mixer(b, cfg, i, normed));
-        }
-        x = b.RmsNorm(x, "backbone.norm_f.weight", cfg.Hidden, cfg.Epsilon);
-
-        b.LogitsOutput(b.LmHead(tables, x));
+        b.MambaBackbone(cfg.Vocab, cfg.Hidden, cfg.Layers, cfg.Epsilon, cfg.TieEmbeddings, (i, u) => Mixer(b, cfg, i, u));
         return ExportedModel.DecoderOnly(b);
     }
 
@@ -114,7 +95,7 @@ public sealed class Mamba : IArchitecture
 
         var ssm = b.Linear(xs, $"{p}.x_proj.weight", inner, cfg.TimeStepRank + 2 * n);
         var parts = b.Split(ssm, -1, cfg.TimeStepRank, n, n);              // time_step, B, C
-        var dt = Softplus(b, b.Linear(parts[0], $"{p}.dt_proj.weight", cfg.TimeStepRank, inner, $"{p}.dt_proj.bias"));
+        var dt = b.TorchSoftplus(b.Linear(parts[0], $"{p}.dt_proj.weight", cfg.TimeStepRank, inner, $"{p}.dt_proj.bias"));
         var a = b.Weight($"{p}.A_log", [inner, n], fold: v => -MathF.Exp(v)); // folded at conversion: A = -exp(A_log), in float32 as HF
         var d = b.Weight($"{p}.D", [inner]);
 
@@ -125,11 +106,4 @@ public sealed class Mamba : IArchitecture
         var y = b.Mul(scan.Output, b.Silu(gate));
         return b.Linear(y, $"{p}.out_proj.weight", inner, cfg.Hidden, cfg.UseBias ? $"{p}.out_proj.bias" : null);
     }
-
-    /// <summary>
-    /// torch's softplus returns x itself above its threshold of 20; doing the same keeps any runtime's
-    /// log(1 + exp(x)) from overflowing to infinity for large x.
-    /// </summary>
-    private static Value Softplus(GraphBuilder b, Value x) =>
-        b.Where(b.Greater(x, b.Constant(20f)), x, b.Softplus(x));
 }

@@ -10,6 +10,7 @@ public static class Registry
         new RecurrentGemma(),
         new SwitchTransformers(),
         new Mamba(),
+        new Mamba2(),
     ];
 
     public static IReadOnlyList<IArchitecture> Architectures => All;

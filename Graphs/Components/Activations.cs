@@ -21,6 +21,12 @@ public sealed partial class GraphBuilder
 
     public Value Silu(Value x) => Mul(x, Sigmoid(x));
 
+    /// <summary>
+    /// torch's softplus, which returns x itself above its threshold of 20; doing the same keeps any runtime's
+    /// log(1 + exp(x)) from overflowing to infinity for large x.
+    /// </summary>
+    public Value TorchSoftplus(Value x) => Where(Greater(x, ScalarLike(x, 20)), x, Softplus(x));
+
     /// <summary>Soft cap: tanh(x / cap) * cap (Gemma 2's attention and final logits).</summary>
     public Value SoftCap(Value x, float cap)
     {

@@ -13,11 +13,14 @@ public sealed class ConfigException(string message) : Exception(message);
 public sealed class ModelConfig
 {
     private readonly JsonElement root;
+    /// <summary>Where this object sits in the file ("ssm_cfg." for a section), so errors name the field's full path.</summary>
+    private readonly string prefix;
 
-    private ModelConfig(JsonElement root, string path)
+    private ModelConfig(JsonElement root, string path, string prefix = "")
     {
         this.root = root;
         Path = path;
+        this.prefix = prefix;
     }
 
     public string Path { get; }
@@ -28,7 +31,7 @@ public sealed class ModelConfig
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: not found (a Hugging Face checkpoint folder has a config.json)", path);
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true });
+            using var doc = JsonDocument.Parse(QuoteNamedNumbers(File.ReadAllText(path)), new JsonDocumentOptions { AllowTrailingCommas = true });
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ConfigException($"{path}: expected a JSON object, found {doc.RootElement.ValueKind}");
             return new ModelConfig(doc.RootElement.Clone(), path);
         }
@@ -42,13 +45,51 @@ public sealed class ModelConfig
     {
         try
         {
-            using var doc = JsonDocument.Parse(json);
+            using var doc = JsonDocument.Parse(QuoteNamedNumbers(json));
             return new ModelConfig(doc.RootElement.Clone(), path);
         }
         catch (JsonException e)
         {
             throw new ConfigException($"{path}: not valid JSON ({e.Message})");
         }
+    }
+
+    /// <summary>
+    /// Python's json module writes float('inf') and float('nan') as the bare words Infinity, -Infinity and NaN
+    /// (real Mamba-2 configs do, in time_step_limit), which JSON does not allow: outside strings they become
+    /// the strings "Infinity", "-Infinity" and "NaN", which the number readers accept.
+    /// </summary>
+    private static string QuoteNamedNumbers(string json)
+    {
+        var text = new System.Text.StringBuilder(json.Length);
+        bool inString = false;
+        for (int i = 0; i < json.Length; i++)
+        {
+            char ch = json[i];
+            if (inString)
+            {
+                text.Append(ch);
+                if (ch == '\\' && i + 1 < json.Length) text.Append(json[++i]);
+                else if (ch == '"') inString = false;
+                continue;
+            }
+            if (ch == '"') inString = true;
+            string? word = inString ? null : NamedNumbers.FirstOrDefault(w => string.CompareOrdinal(json, i, w, 0, w.Length) == 0
+                && (i + w.Length == json.Length || !char.IsLetterOrDigit(json[i + w.Length])));
+            if (word is null) { text.Append(ch); continue; }
+            text.Append('"').Append(word).Append('"');
+            i += word.Length - 1;
+        }
+        return text.ToString();
+    }
+
+    private static readonly string[] NamedNumbers = ["-Infinity", "Infinity", "NaN"];
+
+    /// <summary>A nested object (e.g. mamba_ssm's ssm_cfg) read the same way; an absent one is empty.</summary>
+    public ModelConfig Section(string key)
+    {
+        if (!Has(key)) return new ModelConfig(JsonDocument.Parse("{}").RootElement.Clone(), Path, $"{prefix}{key}.");
+        return Get(key, (k, v) => v.ValueKind == JsonValueKind.Object ? new ModelConfig(v, Path, $"{prefix}{k}.") : throw Mistyped(k, "an object", v));
     }
 
     public bool Has(string key) => root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
@@ -70,6 +111,11 @@ public sealed class ModelConfig
         v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select((e, i) => ReadString($"{k}[{i}]", e)).ToList()
             : throw Mistyped(k, "a list of strings", v));
 
+    /// <summary>A list of numbers (Infinity allowed, as Python writes it).</summary>
+    public IReadOnlyList<double> Doubles(string key) => Get(key, (k, v) =>
+        v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select((e, i) => ReadDouble($"{k}[{i}]", e)).ToList()
+            : throw Mistyped(k, "a list of numbers", v));
+
     /// <summary>A positive integer field (a size or count).</summary>
     public int Positive(string key)
     {
@@ -81,12 +127,12 @@ public sealed class ModelConfig
 
     /// <summary>An error for a field whose value is valid JSON but not something this model can use.</summary>
     public ConfigException Invalid(string key, string found, string expected) =>
-        new($"{Path}: field '{key}' is {found}; expected {expected}");
+        new($"{Path}: field '{prefix}{key}' is {found}; expected {expected}");
 
     private T Get<T>(string key, Func<string, JsonElement, T> read)
     {
         if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null)
-            throw new ConfigException($"{Path}: field '{key}' is missing");
+            throw new ConfigException($"{Path}: field '{prefix}{key}' is missing");
         return read(key, v);
     }
 
@@ -97,8 +143,14 @@ public sealed class ModelConfig
         throw Mistyped(key, "an integer", v);
     }
 
-    private double ReadDouble(string key, JsonElement v) =>
-        v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw Mistyped(key, "a number", v);
+    private double ReadDouble(string key, JsonElement v) => v.ValueKind switch
+    {
+        JsonValueKind.Number => v.GetDouble(),
+        JsonValueKind.String when v.GetString() is "Infinity" => double.PositiveInfinity,
+        JsonValueKind.String when v.GetString() is "-Infinity" => double.NegativeInfinity,
+        JsonValueKind.String when v.GetString() is "NaN" => double.NaN,
+        _ => throw Mistyped(key, "a number", v),
+    };
 
     private bool ReadBool(string key, JsonElement v) => v.ValueKind switch
     {
@@ -111,7 +163,7 @@ public sealed class ModelConfig
         v.ValueKind == JsonValueKind.String ? v.GetString()! : throw Mistyped(key, "a string", v);
 
     private ConfigException Mistyped(string key, string expected, JsonElement found) =>
-        new($"{Path}: field '{key}' is {found.GetRawText()}; expected {expected}");
+        new($"{Path}: field '{prefix}{key}' is {found.GetRawText()}; expected {expected}");
 
     /// <summary>The config's top-level scalar fields, for the package's config summary.</summary>
     public IReadOnlyDictionary<string, object?> Scalars() =>

@@ -13,6 +13,7 @@ internal static class Presets
         {
             ["rwkv-169m"] = Rwkv169M,
             ["mamba-130m"] = Mamba130M,
+            ["mamba2-130m"] = Mamba2130M,
             ["gemma-46m"] = Gemma46M,
             ["recurrent-gemma-35m"] = RecurrentGemma35M,
             ["switch-105m"] = Switch105M,
@@ -91,6 +92,46 @@ internal static class Presets
             t.AddRange([Matrix($"{p}.mixer.conv1d.weight", inner, 1, kernel), Small($"{p}.mixer.conv1d.bias", inner),
                 Matrix($"{p}.mixer.dt_proj.weight", inner, rank), Matrix($"{p}.mixer.in_proj.weight", 2 * inner, hidden),
                 Matrix($"{p}.mixer.out_proj.weight", hidden, inner), Matrix($"{p}.mixer.x_proj.weight", rank + 2 * state, inner)]);
+        }
+        t.Add(Ones("backbone.norm_f.weight", hidden));
+        return (config, t);
+    }
+
+    /// <summary>mamba2-130m: hidden 768, 24 layers, 24 heads of 64, state 128, one B/C group, vocab 50280, lm head tied.</summary>
+    private static (JsonObject, List<TensorSpec>) Mamba2130M()
+    {
+        const long hidden = 768, inner = 1536, heads = 24, headDim = 64, groups = 1, state = 128, kernel = 4, vocab = 50280;
+        const long channels = inner + 2 * groups * state;
+        const int layers = 24;
+        // time_step_limit is left out: its default [0, inf] (no clamp) is what save_pretrained writes, with a bare
+        // Infinity that JsonObject cannot hold.
+        var config = new JsonObject
+        {
+            ["architectures"] = new JsonArray("Mamba2ForCausalLM"), ["bos_token_id"] = 0, ["chunk_size"] = 256, ["conv_kernel"] = kernel,
+            ["eos_token_id"] = 0, ["expand"] = 2, ["head_dim"] = headDim, ["hidden_act"] = "silu", ["hidden_size"] = hidden,
+            ["initializer_range"] = 0.1, ["layer_norm_epsilon"] = 1e-5, ["model_type"] = "mamba2", ["n_groups"] = groups,
+            ["num_heads"] = heads, ["num_hidden_layers"] = layers, ["pad_token_id"] = 0, ["rescale_prenorm_residual"] = false,
+            ["residual_in_fp32"] = true, ["rms_norm"] = true, ["state_size"] = state, ["tie_word_embeddings"] = true,
+            ["time_step_floor"] = 1e-4, ["time_step_max"] = 0.1, ["time_step_min"] = 0.001, ["time_step_rank"] = 48,
+            ["torch_dtype"] = "float32", ["transformers_version"] = "4.46.1", ["use_bias"] = false, ["use_cache"] = true,
+            ["use_conv_bias"] = true, ["vocab_size"] = vocab,
+        };
+        var t = new List<TensorSpec> { Matrix("backbone.embeddings.weight", vocab, hidden) };
+        for (int i = 0; i < layers; i++)
+        {
+            string p = $"backbone.layers.{i}";
+            t.Add(Ones($"{p}.norm.weight", hidden));
+            // As Mamba2Mixer's init: A = -(1..H) per head, D = 1, dt_bias = softplus^-1(dt) with dt log-uniform in [0.001, 0.1].
+            t.Add(new($"{p}.mixer.A_log", [heads], (_, h) => MathF.Log(1 + h)));
+            t.Add(new($"{p}.mixer.D", [heads], (_, _) => 1f));
+            t.Add(new($"{p}.mixer.dt_bias", [heads], (r, _) =>
+            {
+                double dt = Math.Exp(Math.Log(0.001) + r.Uniform() * (Math.Log(0.1) - Math.Log(0.001)));
+                return (float)(dt + Math.Log(1 - Math.Exp(-dt)));
+            }));
+            t.AddRange([Matrix($"{p}.mixer.conv1d.weight", channels, 1, kernel), Small($"{p}.mixer.conv1d.bias", channels),
+                Matrix($"{p}.mixer.in_proj.weight", inner + channels + heads, hidden), Ones($"{p}.mixer.norm.weight", inner),
+                Matrix($"{p}.mixer.out_proj.weight", hidden, inner)]);
         }
         t.Add(Ones("backbone.norm_f.weight", hidden));
         return (config, t);

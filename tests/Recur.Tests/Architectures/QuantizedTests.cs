@@ -11,15 +11,16 @@ namespace Recur.Tests.Architectures;
 /// about 1.5-2x. Top-1 agreement with the float32 reference is >= 0.94 for int8 everywhere and 1.0 for int4 on
 /// Gemma, Gemma 2, RecurrentGemma and Switch; on the random tiny RWKV, Mamba and Switch-with-capacity cases int4
 /// agrees on 0.72-0.75 of the positions: a quarter of their positions have a top-1/top-2 gap under 0.15-0.2,
-/// well below int4's error (about 1 logit at worst), so those keep a lower floor.
+/// well below int4's error (about 1 logit at worst), so those keep a lower floor. The random tiny Mamba-2 case is
+/// the most sensitive (measured top-1 0.94 for int8 and 0.57 for int4, max diff 0.43 and 3.75): its floors are 0.9 and 0.5.
 /// </summary>
 public sealed class QuantizedTests
 {
     public static TheoryData<string, string, double> Cases() => new()
     {
-        { "rwkv", "int8", 0.95 }, { "mamba", "int8", 0.95 }, { "gemma", "int8", 0.95 }, { "gemma2", "int8", 0.95 },
+        { "rwkv", "int8", 0.95 }, { "mamba", "int8", 0.95 }, { "mamba2", "int8", 0.9 }, { "gemma", "int8", 0.95 }, { "gemma2", "int8", 0.95 },
         { "recurrent_gemma", "int8", 0.95 }, { "switch", "int8", 0.95 }, { "switch_capacity", "int8", 0.9 },
-        { "rwkv", "int4", 0.65 }, { "mamba", "int4", 0.65 }, { "gemma", "int4", 0.95 }, { "gemma2", "int4", 0.95 },
+        { "rwkv", "int4", 0.65 }, { "mamba", "int4", 0.65 }, { "mamba2", "int4", 0.5 }, { "gemma", "int4", 0.95 }, { "gemma2", "int4", 0.95 },
         { "recurrent_gemma", "int4", 0.95 }, { "switch", "int4", 0.95 }, { "switch_capacity", "int4", 0.65 },
     };
 

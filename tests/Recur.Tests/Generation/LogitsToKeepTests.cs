@@ -10,6 +10,7 @@ public sealed class LogitsToKeepTests
 {
     [Theory]
     [InlineData("rwkv")]
+    [InlineData("mamba2")]
     [InlineData("gemma2")]
     [InlineData("switch")]
     public void Last_position_only_equals_the_last_row_of_all_positions(string caseName)

@@ -54,6 +54,33 @@ public static class GoldenChecks
         return max;
     }
 
+    /// <summary>Feeds a batch-1 sequence in consecutive calls of the given lengths and returns the logits of every position, concatenated.</summary>
+    public static float[] InCalls(ModelRunner runner, ModelState state, long[] ids, params int[] lengths)
+    {
+        Assert.Equal(ids.Length, lengths.Sum());
+        var all = new List<float>();
+        int at = 0;
+        foreach (int n in lengths)
+        {
+            all.AddRange(runner.Forward(state, ids.AsSpan(at, n), n).Data);
+            at += n;
+        }
+        return [.. all];
+    }
+
+    /// <summary>
+    /// One layer's window of a Hugging Face Mamba-style conv cache [layers, 1, channels, K] (the last K conv inputs)
+    /// as the state keeps it: [channels, K-1], the last K-1.
+    /// </summary>
+    public static float[] ConvWindow(float[] cache, int layer, int channels, int kernel)
+    {
+        var window = new float[channels * (kernel - 1)];
+        for (int c = 0; c < channels; c++)
+            for (int k = 1; k < kernel; k++)
+                window[c * (kernel - 1) + k - 1] = cache[(layer * channels + c) * kernel + k];
+        return window;
+    }
+
     /// <summary>Feeds a batch-1 sequence one token per call and returns the logits of every position, concatenated.</summary>
     public static float[] Stepwise(ModelRunner runner, ModelState state, long[] ids)
     {

@@ -23,7 +23,10 @@ public sealed class TempCheckpoint : IDisposable
     public void EditConfig(Action<JsonObject> edit)
     {
         string file = System.IO.Path.Combine(Path, "config.json");
-        var config = JsonNode.Parse(File.ReadAllText(file))!.AsObject();
+        // Python writes float('inf') as a bare Infinity (Mamba-2's time_step_limit), which JsonNode refuses; the
+        // converter reads the quoted word the same.
+        string text = System.Text.RegularExpressions.Regex.Replace(File.ReadAllText(file), @"(?<=[\[,:]\s*)(-?Infinity|NaN)\b", "\"$1\"");
+        var config = JsonNode.Parse(text)!.AsObject();
         edit(config);
         File.WriteAllText(file, config.ToJsonString());
     }
