@@ -120,8 +120,8 @@ public sealed class Mamba2Tests
         var result = CliRunner.Run("inspect", Package);
         Assert.Equal(0, result.Exit);
         Assert.Contains("state: 6 tensors", result.Out);
-        Assert.Contains("past_key_values.0.conv_state -> present.0.conv_state  fp32 [batch, 192, 3]  init 0", result.Out);
-        Assert.Contains("past_key_values.2.ssm_state -> present.2.ssm_state  fp32 [batch, 8, 16, 16]  init 0", result.Out);
+        Assert.Contains("past_key_values.0.conv_state -> present.0.conv_state  float32 [batch, 192, 3]  init 0", result.Out);
+        Assert.Contains("past_key_values.2.ssm_state -> present.2.ssm_state  float32 [batch, 8, 16, 16]  init 0", result.Out);
     }
 
     [Fact]
