@@ -9,7 +9,7 @@ public static class Registry
         new Gemma(GemmaVariant.Gemma), new Gemma(GemmaVariant.Gemma2),
         new RecurrentGemma(),
         new SwitchTransformers(),
-        new Mamba(),
+        new Mamba(MambaVariant.Mamba), new Mamba(MambaVariant.FalconMamba),
     ];
 
     public static IReadOnlyList<IArchitecture> Architectures => All;
