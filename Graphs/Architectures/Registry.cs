@@ -10,6 +10,7 @@ public static class Registry
         new RecurrentGemma(),
         new SwitchTransformers(),
         new Mamba(MambaVariant.Mamba), new Mamba(MambaVariant.FalconMamba),
+        new Jamba(),
     ];
 
     public static IReadOnlyList<IArchitecture> Architectures => All;
