@@ -42,9 +42,9 @@ public sealed class Jamba : IArchitecture
     {
         public static Config Read(ModelConfig c)
         {
-            int hidden = c.Positive("hidden_size");
-            int layers = c.Positive("num_hidden_layers");
-            int heads = c.Positive("num_attention_heads");
+            int hidden = c.Positive("hidden_size", 4096);
+            int layers = c.Positive("num_hidden_layers", 32);
+            int heads = c.Positive("num_attention_heads", 32);
             int kvHeads = c.Positive("num_key_value_heads", 8);
             if (hidden % heads != 0) throw c.Invalid("num_attention_heads", Text(heads), $"a divisor of hidden_size ({hidden})");
             if (heads % kvHeads != 0) throw c.Invalid("num_key_value_heads", Text(kvHeads), $"a divisor of num_attention_heads ({heads})");
@@ -63,7 +63,7 @@ public sealed class Jamba : IArchitecture
             var mixer = new MambaMixerShape(hidden, (long)expand * hidden, c.Positive("mamba_d_state", 16), ConvKernel(c),
                 TimeStepRank(c, hidden), ProjectionBias: c.Bool("mamba_proj_bias", false), ConvBias: c.Bool("mamba_conv_bias", true),
                 MixerNorms.Weighted, epsilon);
-            return new Config(c.Positive("vocab_size", 65536), hidden, c.Positive("intermediate_size"), layers, heads, kvHeads,
+            return new Config(c.Positive("vocab_size", 65536), hidden, c.Positive("intermediate_size", 14336), layers, heads, kvHeads,
                 epsilon, c.Bool("tie_word_embeddings", false), experts, perToken, attention, sparse, mixer);
         }
 

@@ -119,9 +119,9 @@ public sealed class JambaTests
     }
 
     [Fact]
-    public void A_layer_schedule_that_does_not_match_the_checkpoint_names_the_unused_tensors()
+    public void A_layer_schedule_that_does_not_match_the_checkpoint_names_the_missing_tensor()
     {
-        // Attention at layer 1 instead of 2: layer 1's Mamba weights are left over (and layer 1's q_proj is missing).
+        // Attention at layer 1 instead of 2: layer 1's q_proj is missing (and its Mamba weights would be left over).
         using var dir = TempCheckpoint.CopyOf(Case);
         dir.EditConfig(c => c["attn_layer_offset"] = 1);
         Assert.Contains("model.layers.1.self_attn.q_proj.weight", dir.ConvertFailsWithOneLine());
