@@ -60,9 +60,9 @@ public sealed class Jamba : IArchitecture
             float epsilon = (float)c.Double("rms_norm_eps", 1e-6);
             var attention = Schedule(c, "attn_layer_period", 8, "attn_layer_offset", 4, layers);
             var sparse = Schedule(c, "expert_layer_period", 2, "expert_layer_offset", 1, layers).Select(s => s && experts > 1).ToArray();
-            var mixer = new MambaMixerShape(hidden, (long)expand * hidden, c.Positive("mamba_d_state", 16), ConvKernel(c),
-                TimeStepRank(c, hidden), ProjectionBias: c.Bool("mamba_proj_bias", false), ConvBias: c.Bool("mamba_conv_bias", true),
-                MixerNorms.Weighted, epsilon);
+            var mixer = new MambaMixerShape(hidden, (long)expand * hidden, c.Positive("mamba_d_state", 16),
+                MambaMixerShape.ReadConvKernel(c, "mamba_d_conv"), MambaMixerShape.ReadTimeStepRank(c, "mamba_dt_rank", hidden),
+                ProjectionBias: c.Bool("mamba_proj_bias", false), ConvBias: c.Bool("mamba_conv_bias", true), MixerNorms.Weighted, epsilon);
             return new Config(c.Positive("vocab_size", 65536), hidden, c.Positive("intermediate_size", 14336), layers, heads, kvHeads,
                 epsilon, c.Bool("tie_word_embeddings", false), experts, perToken, attention, sparse, mixer);
         }
@@ -74,21 +74,6 @@ public sealed class Jamba : IArchitecture
             offset = c.Int(offsetKey, offset);
             if (offset < 0 || offset >= period) throw c.Invalid(offsetKey, Text(offset), $"0 to {periodKey} - 1 ({period - 1})");
             return Enumerable.Range(0, layers).Select(i => i % period == offset).ToArray();
-        }
-
-        private static int ConvKernel(ModelConfig c)
-        {
-            int kernel = c.Positive("mamba_d_conv", 4);
-            return kernel >= 2 ? kernel : throw c.Invalid("mamba_d_conv", Text(kernel), "at least 2");
-        }
-
-        /// <summary>mamba_dt_rank is an integer or "auto" (= ceil(hidden_size / 16)).</summary>
-        private static int TimeStepRank(ModelConfig c, int hidden)
-        {
-            if (!c.Has("mamba_dt_rank")) return (hidden + 15) / 16;
-            if (c.Scalars().TryGetValue("mamba_dt_rank", out var v) && v is string s)
-                return s == "auto" ? (hidden + 15) / 16 : throw c.Invalid("mamba_dt_rank", $"'{s}'", "a positive integer or 'auto'");
-            return c.Positive("mamba_dt_rank");
         }
 
         private static string Text(int v) => v.ToString(CultureInfo.InvariantCulture);

@@ -42,8 +42,6 @@ public sealed class Mamba(MambaVariant variant) : IArchitecture
             if (!(expand > 0)) throw c.Invalid("expand", Text(expand), "a positive number");
             // MambaConfig sets int(expand * hidden_size), but an intermediate_size in config.json overrides it.
             int intermediate = c.Positive("intermediate_size", (int)(expand * hidden));
-            int kernel = c.Positive("conv_kernel", 4);
-            if (kernel < 2) throw c.Invalid("conv_kernel", Text(kernel), "at least 2");
             string act = c.String("hidden_act", "silu");
             // The mixer applies hidden_act after the conv and to the gate; HF's kernels know only SiLU.
             if (act is not ("silu" or "swish")) throw c.Invalid("hidden_act", $"'{act}'", "'silu' (the only activation Mamba's mixer supports)");
@@ -57,17 +55,9 @@ public sealed class Mamba(MambaVariant variant) : IArchitecture
                 Layers: c.Positive("num_hidden_layers"),
                 Epsilon: (float)c.Double("layer_norm_epsilon", 1e-5),
                 TieEmbeddings: c.Bool("tie_word_embeddings", true),
-                Mixer: new MambaMixerShape(hidden, intermediate, c.Positive("state_size"), kernel, ReadTimeStepRank(c, hidden),
+                Mixer: new MambaMixerShape(hidden, intermediate, c.Positive("state_size"), MambaMixerShape.ReadConvKernel(c, "conv_kernel"),
+                    MambaMixerShape.ReadTimeStepRank(c, "time_step_rank", hidden),
                     ProjectionBias: c.Bool("use_bias", true), ConvBias: c.Bool("use_conv_bias", true), variant.Norms, (float)mixerEps));
-        }
-
-        /// <summary>time_step_rank is an integer or "auto" (= ceil(hidden_size / 16)).</summary>
-        private static int ReadTimeStepRank(ModelConfig c, int hidden)
-        {
-            if (!c.Has("time_step_rank")) return (hidden + 15) / 16;
-            if (c.Scalars().TryGetValue("time_step_rank", out var v) && v is string s)
-                return s == "auto" ? (hidden + 15) / 16 : throw c.Invalid("time_step_rank", $"'{s}'", "a positive integer or 'auto'");
-            return c.Positive("time_step_rank");
         }
 
         private static string Text(double v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -1,3 +1,4 @@
+using Recur.Graphs.Config;
 using Recur.Graphs.Ir;
 using Recur.Graphs.Weights;
 
@@ -18,7 +19,24 @@ public enum MixerNorms
 /// <param name="ProjectionBias">in_proj and out_proj carry biases (Mamba use_bias, Jamba mamba_proj_bias).</param>
 /// <param name="NormEpsilon">eps of the time step / B / C norms (mixer_rms_eps, Jamba rms_norm_eps); unused for <see cref="MixerNorms.None"/>.</param>
 public sealed record MambaMixerShape(long Hidden, long Intermediate, long StateSize, long ConvKernel, long TimeStepRank,
-    bool ProjectionBias, bool ConvBias, MixerNorms Norms, float NormEpsilon);
+    bool ProjectionBias, bool ConvBias, MixerNorms Norms, float NormEpsilon)
+{
+    /// <summary>The time step rank field (Mamba time_step_rank, Jamba mamba_dt_rank): an integer or "auto" (= ceil(hidden_size / 16)), "auto" when missing.</summary>
+    public static int ReadTimeStepRank(ModelConfig c, string key, int hidden)
+    {
+        if (!c.Has(key)) return (hidden + 15) / 16;
+        if (c.Scalars().TryGetValue(key, out var v) && v is string s)
+            return s == "auto" ? (hidden + 15) / 16 : throw c.Invalid(key, $"'{s}'", "a positive integer or 'auto'");
+        return c.Positive(key);
+    }
+
+    /// <summary>The conv kernel field (Mamba conv_kernel, Jamba mamba_d_conv): at least 2, so the conv has a window to carry.</summary>
+    public static int ReadConvKernel(ModelConfig c, string key)
+    {
+        int kernel = c.Positive(key, 4);
+        return kernel >= 2 ? kernel : throw c.Invalid(key, kernel.ToString(System.Globalization.CultureInfo.InvariantCulture), "at least 2");
+    }
+}
 
 public sealed partial class GraphBuilder
 {
