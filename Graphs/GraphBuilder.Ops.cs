@@ -139,6 +139,14 @@ public sealed partial class GraphBuilder
         return Emit1("ArgMax", [x], TensorDType.Int64, shape, [Attr("axis", (long)axis), Attr("keepdims", keepDims ? 1L : 0L)]);
     }
 
+    /// <summary>The k largest along the last axis, sorted descending (equal values: the lower index first); values and int64 indices.</summary>
+    public (Value Values, Value Indices) TopK(Value x, long k)
+    {
+        IReadOnlyList<Dim>? shape = x.Shape?.Select((d, i) => i == x.Rank - 1 ? (Dim)k : d).ToList();
+        var outs = Emit("TopK", [x, Ints(k)], [(x.Type, shape), (TensorDType.Int64, shape)], [Attr("axis", -1L), Attr("largest", 1L), Attr("sorted", 1L)]);
+        return (outs[0], outs[1]);
+    }
+
     public Value CumSum(Value x, int axis, bool exclusive = false, bool reverse = false) =>
         Emit1("CumSum", [x, Constant((long)axis)], x.Type, x.Shape, [Attr("exclusive", exclusive ? 1L : 0L), Attr("reverse", reverse ? 1L : 0L)]);
 

@@ -11,15 +11,21 @@ import json
 import subprocess
 import sys
 
-# model folder -> (label, HF eager prefill tokens/s, HF eager decode tokens/s), from DESIGN.md (None: not measured there)
+# model folder -> (label, HF eager prefill tokens/s, HF eager decode tokens/s), from DESIGN.md (None: not measured)
 MODELS = [
     ("rwkv-169m", "RWKV-4 169M", 419, 21),
     ("mamba-130m", "Mamba 130M", 207, 18),
     ("mamba2-130m", "Mamba-2 130M", None, None),
+    ("falcon-mamba-130m", "Falcon-Mamba 130M", None, None),
     ("gemma-46m", "Gemma 46M", 1414, 56),
     ("recurrent-gemma-35m", "RecurrentGemma 35M", 1448, 53),
+    ("jamba-tiny-306m", "Jamba 306M", None, None),
     ("switch-105m", "Switch 105M", 2043, 61),
 ]
+
+
+def ratio(ours, theirs):
+    return "n/a" if theirs is None else f"{ours / theirs:.2f}"
 
 
 def main():
@@ -46,10 +52,6 @@ def main():
             f"{d['decode_bound_tokens_per_s']:.1f}",
             f"{100 * d['decode_fraction_of_bound']:.0f}",
         ]) + " |")
-
-
-def ratio(ours, hf):
-    return "-" if hf is None else f"{ours / hf:.2f}"
 
 
 if __name__ == "__main__":

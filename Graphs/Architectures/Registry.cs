@@ -9,8 +9,9 @@ public static class Registry
         new Gemma(GemmaVariant.Gemma), new Gemma(GemmaVariant.Gemma2),
         new RecurrentGemma(),
         new SwitchTransformers(),
-        new Mamba(),
+        new Mamba(MambaVariant.Mamba), new Mamba(MambaVariant.FalconMamba),
         new Mamba2(),
+        new Jamba(),
     ];
 
     public static IReadOnlyList<IArchitecture> Architectures => All;

@@ -29,9 +29,20 @@ public sealed partial class GraphBuilder
     public Value RmsNorm(Value x, Value weight, float epsilon)
     {
         using var _ = Scope("RmsNorm");
+        return Mul(Normalize(x, epsilon), weight);
+    }
+
+    /// <summary>RMS normalisation without a weight (Falcon-Mamba's B, C and time step): x / sqrt(mean(x^2) + eps), float32.</summary>
+    public Value RmsNormalize(Value x, float epsilon)
+    {
+        using var _ = Scope("RmsNormalize");
+        return Normalize(x, epsilon);
+    }
+
+    private Value Normalize(Value x, float epsilon)
+    {
         var x32 = Cast(x, TensorDType.Float32);
         var meanSquare = ReduceMean(Mul(x32, x32), [-1]);
-        var normed = Div(x32, Sqrt(Add(meanSquare, epsilon)));
-        return Mul(normed, weight);
+        return Div(x32, Sqrt(Add(meanSquare, epsilon)));
     }
 }

@@ -18,7 +18,7 @@ public class ModelBenchmarks
     private ModelState state = null!;
     private long[] prompt = [], next = [];
 
-    [Params("rwkv-169m", "mamba-130m", "mamba2-130m", "gemma-46m", "recurrent-gemma-35m", "switch-105m")]
+    [Params("rwkv-169m", "mamba-130m", "mamba2-130m", "falcon-mamba-130m", "gemma-46m", "recurrent-gemma-35m", "jamba-tiny-306m", "switch-105m")]
     public string Model { get; set; } = "";
 
     [GlobalSetup]

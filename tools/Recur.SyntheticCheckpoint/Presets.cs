@@ -12,11 +12,13 @@ internal static class Presets
         new Dictionary<string, Func<(JsonObject, List<TensorSpec>)>>
         {
             ["rwkv-169m"] = Rwkv169M,
-            ["mamba-130m"] = Mamba130M,
+            ["mamba-130m"] = () => Mamba130M(falcon: false),
             ["mamba2-130m"] = Mamba2130M,
+            ["falcon-mamba-130m"] = () => Mamba130M(falcon: true),
             ["gemma-46m"] = Gemma46M,
             ["recurrent-gemma-35m"] = RecurrentGemma35M,
             ["switch-105m"] = Switch105M,
+            ["jamba-tiny-306m"] = JambaTiny306M,
         };
 
     // Weight scales: N(0, 0.02) for matrices as HF's initializer_range; norms start at 1 (Gemma's store
@@ -61,37 +63,32 @@ internal static class Presets
         return (config, t);
     }
 
-    /// <summary>mamba-130m-hf: hidden 768, 24 layers, state 16, vocab 50280, lm head tied to the embedding.</summary>
-    private static (JsonObject, List<TensorSpec>) Mamba130M()
+    /// <summary>
+    /// mamba-130m-hf: hidden 768, 24 layers, state 16, vocab 50280, lm head tied to the embedding. The falcon-mamba
+    /// preset is the same shape as model_type falcon_mamba (its mixer's weightless B/C/dt norms, mixer_rms_eps 1e-6), so
+    /// the pair times those norms alone; falcon-mamba-7b itself unties its lm head.
+    /// </summary>
+    private static (JsonObject, List<TensorSpec>) Mamba130M(bool falcon)
     {
         const long hidden = 768, inner = 1536, state = 16, rank = 48, kernel = 4, vocab = 50280;
         const int layers = 24;
         var config = new JsonObject
         {
-            ["architectures"] = new JsonArray("MambaForCausalLM"), ["bos_token_id"] = 0, ["conv_kernel"] = kernel, ["eos_token_id"] = 0,
+            ["architectures"] = new JsonArray(falcon ? "FalconMambaForCausalLM" : "MambaForCausalLM"), ["bos_token_id"] = 0, ["conv_kernel"] = kernel, ["eos_token_id"] = 0,
             ["expand"] = 2, ["hidden_act"] = "silu", ["hidden_size"] = hidden, ["initializer_range"] = 0.1, ["intermediate_size"] = inner,
-            ["layer_norm_epsilon"] = 1e-5, ["model_type"] = "mamba", ["num_hidden_layers"] = layers, ["pad_token_id"] = 0,
+            ["layer_norm_epsilon"] = 1e-5, ["model_type"] = falcon ? "falcon_mamba" : "mamba", ["num_hidden_layers"] = layers, ["pad_token_id"] = 0,
             ["rescale_prenorm_residual"] = false, ["residual_in_fp32"] = true, ["state_size"] = state, ["time_step_floor"] = 1e-4,
             ["time_step_init_scheme"] = "random", ["time_step_max"] = 0.1, ["time_step_min"] = 0.001, ["time_step_rank"] = rank,
             ["time_step_scale"] = 1.0, ["torch_dtype"] = "float32", ["transformers_version"] = "4.46.1", ["use_bias"] = false,
             ["use_cache"] = true, ["use_conv_bias"] = true, ["use_mambapy"] = false, ["vocab_size"] = vocab,
         };
+        if (falcon) config["mixer_rms_eps"] = 1e-6;
         var t = new List<TensorSpec> { Matrix("backbone.embeddings.weight", vocab, hidden) };
         for (int i = 0; i < layers; i++)
         {
             string p = $"backbone.layers.{i}";
             t.Add(Ones($"{p}.norm.weight", hidden));
-            // As MambaMixer's init: A = -(1..N) per channel, D = 1, dt_proj.bias = softplus^-1(dt) with dt log-uniform in [0.001, 0.1].
-            t.Add(new($"{p}.mixer.A_log", [inner, state], (_, k) => MathF.Log(1 + k % state)));
-            t.Add(new($"{p}.mixer.D", [inner], (_, _) => 1f));
-            t.Add(new($"{p}.mixer.dt_proj.bias", [inner], (r, _) =>
-            {
-                double dt = Math.Exp(Math.Log(0.001) + r.Uniform() * (Math.Log(0.1) - Math.Log(0.001)));
-                return (float)(dt + Math.Log(1 - Math.Exp(-dt)));
-            }));
-            t.AddRange([Matrix($"{p}.mixer.conv1d.weight", inner, 1, kernel), Small($"{p}.mixer.conv1d.bias", inner),
-                Matrix($"{p}.mixer.dt_proj.weight", inner, rank), Matrix($"{p}.mixer.in_proj.weight", 2 * inner, hidden),
-                Matrix($"{p}.mixer.out_proj.weight", hidden, inner), Matrix($"{p}.mixer.x_proj.weight", rank + 2 * state, inner)]);
+            t.AddRange(MambaMixer($"{p}.mixer", hidden, inner, state, rank, kernel, normWeights: false));
         }
         t.Add(Ones("backbone.norm_f.weight", hidden));
         return (config, t);
@@ -135,6 +132,27 @@ internal static class Presets
         }
         t.Add(Ones("backbone.norm_f.weight", hidden));
         return (config, t);
+    }
+
+    /// <summary>A Mamba-1 mixer's tensors (no in/out projection biases); Jamba's adds its dt/B/C norm weights.</summary>
+    private static IEnumerable<TensorSpec> MambaMixer(string p, long hidden, long inner, long state, long rank, long kernel, bool normWeights)
+    {
+        // As MambaMixer's init: A = -(1..N) per channel, D = 1, dt_proj.bias = softplus^-1(dt) with dt log-uniform in [0.001, 0.1].
+        yield return new($"{p}.A_log", [inner, state], (_, k) => MathF.Log(1 + k % state));
+        yield return new($"{p}.D", [inner], (_, _) => 1f);
+        yield return new($"{p}.dt_proj.bias", [inner], (r, _) =>
+        {
+            double dt = Math.Exp(Math.Log(0.001) + r.Uniform() * (Math.Log(0.1) - Math.Log(0.001)));
+            return (float)(dt + Math.Log(1 - Math.Exp(-dt)));
+        });
+        foreach (var spec in new[] { Matrix($"{p}.conv1d.weight", inner, 1, kernel), Small($"{p}.conv1d.bias", inner),
+            Matrix($"{p}.dt_proj.weight", inner, rank), Matrix($"{p}.in_proj.weight", 2 * inner, hidden),
+            Matrix($"{p}.out_proj.weight", hidden, inner), Matrix($"{p}.x_proj.weight", rank + 2 * state, inner) })
+            yield return spec;
+        if (!normWeights) yield break;
+        yield return Ones($"{p}.dt_layernorm.weight", rank);
+        yield return Ones($"{p}.b_layernorm.weight", state);
+        yield return Ones($"{p}.c_layernorm.weight", state);
     }
 
     /// <summary>A 46M Gemma: hidden 512, 8 layers, 8 heads of 64 with one KV head, MLP 2048, a 32000 vocabulary.</summary>
@@ -267,6 +285,50 @@ internal static class Presets
             }
             t.Add(Ones($"{side}.final_layer_norm.weight", model));
         }
+        return (config, t);
+    }
+
+    /// <summary>
+    /// A Jamba-tiny-dev-like shape: hidden 512, 16 layers with attention at 4 and 12 (period 8, offset 4), 8 heads of 64
+    /// over 2 KV heads, Mamba d_state 16 / d_conv 4 / expand 2 / dt_rank 32, experts on every odd layer, vocab 65536,
+    /// lm head untied, as ai21labs/Jamba-tiny-dev's config. Its expert count and MLP width are not known here: 16 experts
+    /// (top 2) of width 1024 give 306M parameters, near the 319M its model card states.
+    /// </summary>
+    private static (JsonObject, List<TensorSpec>) JambaTiny306M()
+    {
+        const long hidden = 512, heads = 8, kvHeads = 2, headDim = hidden / heads, intermediate = 1024, experts = 16;
+        const long inner = 2 * hidden, state = 16, rank = 32, kernel = 4, vocab = 65536;
+        const int layers = 16, attnPeriod = 8, attnOffset = 4, expertPeriod = 2, expertOffset = 1;
+        var config = new JsonObject
+        {
+            ["architectures"] = new JsonArray("JambaForCausalLM"), ["attention_dropout"] = 0.0, ["attn_layer_offset"] = attnOffset,
+            ["attn_layer_period"] = attnPeriod, ["bos_token_id"] = 1, ["eos_token_id"] = 2, ["expert_layer_offset"] = expertOffset,
+            ["expert_layer_period"] = expertPeriod, ["hidden_act"] = "silu", ["hidden_size"] = hidden, ["initializer_range"] = 0.02,
+            ["intermediate_size"] = intermediate, ["mamba_conv_bias"] = true, ["mamba_d_conv"] = kernel, ["mamba_d_state"] = state,
+            ["mamba_dt_rank"] = rank, ["mamba_expand"] = 2, ["mamba_proj_bias"] = false, ["max_position_embeddings"] = 262144,
+            ["model_type"] = "jamba", ["num_attention_heads"] = heads, ["num_experts"] = experts, ["num_experts_per_tok"] = 2,
+            ["num_hidden_layers"] = layers, ["num_key_value_heads"] = kvHeads, ["num_logits_to_keep"] = 1, ["output_router_logits"] = false,
+            ["pad_token_id"] = 0, ["rms_norm_eps"] = 1e-6, ["router_aux_loss_coef"] = 0.001, ["sliding_window"] = null,
+            ["tie_word_embeddings"] = false, ["torch_dtype"] = "float32", ["transformers_version"] = "4.46.1", ["use_cache"] = true,
+            ["use_mamba_kernels"] = false, ["vocab_size"] = vocab,
+        };
+        var t = new List<TensorSpec> { Matrix("model.embed_tokens.weight", vocab, hidden) };
+        void Mlp(string p) => t.AddRange([Matrix($"{p}.gate_proj.weight", intermediate, hidden), Matrix($"{p}.up_proj.weight", intermediate, hidden),
+            Matrix($"{p}.down_proj.weight", hidden, intermediate)]);
+        for (int i = 0; i < layers; i++)
+        {
+            string p = $"model.layers.{i}";
+            t.AddRange([Ones($"{p}.input_layernorm.weight", hidden), Ones($"{p}.pre_ff_layernorm.weight", hidden)]);
+            if (i % attnPeriod == attnOffset)
+                t.AddRange([Matrix($"{p}.self_attn.q_proj.weight", heads * headDim, hidden), Matrix($"{p}.self_attn.k_proj.weight", kvHeads * headDim, hidden),
+                    Matrix($"{p}.self_attn.v_proj.weight", kvHeads * headDim, hidden), Matrix($"{p}.self_attn.o_proj.weight", hidden, heads * headDim)]);
+            else
+                t.AddRange(MambaMixer($"{p}.mamba", hidden, inner, state, rank, kernel, normWeights: true));
+            if (i % expertPeriod != expertOffset) { Mlp($"{p}.feed_forward"); continue; }
+            t.Add(Matrix($"{p}.feed_forward.router.weight", experts, hidden));
+            for (int e = 0; e < experts; e++) Mlp($"{p}.feed_forward.experts.{e}");
+        }
+        t.AddRange([Ones("model.final_layernorm.weight", hidden), Matrix("lm_head.weight", vocab, hidden)]);
         return (config, t);
     }
 }

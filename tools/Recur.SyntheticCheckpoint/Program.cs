@@ -5,7 +5,7 @@
 //   synthetic-checkpoint <preset> <output folder> [--shard-mb N] [--seed S] [--untie]
 //   --untie: a model whose lm_head is tied to its embedding gets its own lm_head.weight instead (to time one
 //   shared [hidden, vocab] table against two copies)
-//   presets: rwkv-169m, mamba-130m, mamba2-130m, gemma-46m, recurrent-gemma-35m, switch-105m
+//   presets: rwkv-169m, mamba-130m, mamba2-130m, falcon-mamba-130m, gemma-46m, recurrent-gemma-35m, jamba-tiny-306m, switch-105m
 using System.Globalization;
 using System.Text;
 using System.Text.Json;

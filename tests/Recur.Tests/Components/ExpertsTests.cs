@@ -5,7 +5,7 @@ using Recur.Tests.Support;
 namespace Recur.Tests.Components;
 
 /// <summary>
-/// Switch's top-1 routing with capacity against a loop: each row's tokens, in sequence order, fill their expert's
+/// Switch's top-1 routing with capacity, and Jamba's top-k routing, against loops. Top-1: each row's tokens, in sequence order, fill their expert's
 /// capacity; the rest are dropped and come out as max_prob * x.
 /// </summary>
 public sealed class ExpertsTests
@@ -80,6 +80,59 @@ public sealed class ExpertsTests
         Assert.DoesNotContain(3L, expectedExpert);
         Assert.Equal(expectedExpert, result["expert"].Longs);
         Numerics.AssertClose(expectedLogits, result["logits"].Floats, Atol, what: "router logits");
+        Numerics.AssertClose(expected, result["y"].Floats, Atol, what: "y");
+    }
+
+    [Fact]
+    public void Top_k_sums_the_chosen_experts_weighted_by_their_unrenormalised_probabilities()
+    {
+        const int K = 2;
+        var random = new Random(43);
+        var x = Numerics.Uniform(random, B * T * Dm, -2, 2);
+        var router = Numerics.Uniform(random, E * Dm);
+        var weights = new MemoryTensors().Add("router.weight", router, E, Dm);
+        var expertWeights = new float[E][];
+        for (int e = 0; e < E; e++)
+        {
+            expertWeights[e] = Numerics.Uniform(random, Dm * Dm);
+            weights.Add($"experts.{e}.weight", expertWeights[e], Dm, Dm);
+        }
+
+        var b = new GraphBuilder("moe", weights: weights.Puller());
+        var routing = b.TopKExperts(b.Input("x", TensorDType.Float32, B, "sequence", Dm), "router.weight", null, Dm, E, K,
+            (tokens, e) => b.Tanh(b.Linear(tokens, $"experts.{e}.weight", Dm, Dm)));
+        b.Output(routing.Output, "y");
+        b.Output(routing.RouterLogits, "logits");
+        b.Output(routing.Experts, "experts");
+        using var graph = GraphRun.Open(b);
+        var result = graph.Run(("x", HostTensor.Of(x, B, T, Dm)));
+
+        var expected = new double[B * T * Dm];
+        var expectedExperts = new long[B * T * K];
+        var used = new int[E];
+        for (int row = 0; row < B * T; row++)
+        {
+            var logits = new double[E];
+            for (int e = 0; e < E; e++)
+                for (int i = 0; i < Dm; i++) logits[e] += x[row * Dm + i] * router[e * Dm + i];
+            double max = logits.Max(), total = logits.Sum(l => Math.Exp(l - max));
+            var order = Enumerable.Range(0, E).OrderByDescending(e => logits[e]).ToArray();
+            for (int j = 0; j < K; j++)
+            {
+                int e = order[j];
+                used[e]++;
+                expectedExperts[row * K + j] = e;
+                double prob = Math.Exp(logits[e] - max) / total;   // softmax over all experts, not over the chosen K
+                for (int o = 0; o < Dm; o++)
+                {
+                    double sum = 0;
+                    for (int i = 0; i < Dm; i++) sum += x[row * Dm + i] * expertWeights[e][o * Dm + i];
+                    expected[row * Dm + o] += prob * Math.Tanh(sum);
+                }
+            }
+        }
+        Assert.All(used, n => Assert.True(n > 0, "every expert should receive tokens"));
+        Assert.Equal(expectedExperts, result["experts"].Longs);
         Numerics.AssertClose(expected, result["y"].Floats, Atol, what: "y");
     }
 }

@@ -20,7 +20,7 @@ public sealed class GenAiTests
     public void The_cases_that_fit_genai_carry_its_config_and_the_others_do_not()
     {
         var carrying = GoldenCases.All.Where(c => File.Exists(Path.Combine(ConvertedPackages.Get(c), GenAiEngine.ConfigFile))).ToHashSet();
-        foreach (var expected in new[] { "gemma", "gemma2", "gemma_bf16", "mamba" }) Assert.Contains(expected, carrying);
+        foreach (var expected in new[] { "gemma", "gemma2", "gemma_bf16", "mamba", "mamba2", "falcon_mamba" }) Assert.Contains(expected, carrying);
         // RWKV-4 has five state tensors per layer, RecurrentGemma a conv, an RG-LRU state and a window, Switch an encoder.
         foreach (var other in new[] { "rwkv", "recurrent_gemma", "switch" }) Assert.DoesNotContain(other, carrying);
     }

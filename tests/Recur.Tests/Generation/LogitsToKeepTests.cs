@@ -12,6 +12,8 @@ public sealed class LogitsToKeepTests
     [InlineData("rwkv")]
     [InlineData("mamba2")]
     [InlineData("gemma2")]
+    [InlineData("falcon_mamba")]
+    [InlineData("jamba")]
     [InlineData("switch")]
     public void Last_position_only_equals_the_last_row_of_all_positions(string caseName)
     {

@@ -8,7 +8,7 @@ public static class GoldenCases
     /// <summary>Every case folder under tests/golden.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
-        "gemma", "gemma2", "gemma_bf16", "mamba", "mamba2", "recurrent_gemma", "recurrent_gemma_bf16", "rwkv", "switch", "switch_capacity",
+        "falcon_mamba", "gemma", "gemma2", "gemma_bf16", "jamba", "mamba", "mamba2", "recurrent_gemma", "recurrent_gemma_bf16", "rwkv", "switch", "switch_capacity",
     ];
 
     /// <summary>The repository root: the first ancestor of the test assembly that contains tests/golden.</summary>

@@ -82,10 +82,71 @@ public static class GoldenChecks
     }
 
     /// <summary>Feeds a batch-1 sequence one token per call and returns the logits of every position, concatenated.</summary>
-    public static float[] Stepwise(ModelRunner runner, ModelState state, long[] ids)
+    public static float[] Stepwise(ModelRunner runner, ModelState state, long[] ids) =>
+        Chunked(runner, state, ids, Enumerable.Repeat(1, ids.Length).ToArray());
+
+    /// <summary>Feeds a batch-1 sequence in calls of the given lengths (they must add up to it) and returns every position's logits.</summary>
+    public static float[] Chunked(ModelRunner runner, ModelState state, long[] ids, params int[] chunks)
     {
+        Assert.Equal(ids.Length, chunks.Sum());
         var all = new List<float>();
-        foreach (long id in ids) all.AddRange(runner.Forward(state, [id], 1).Data);
+        int at = 0;
+        foreach (int n in chunks)
+        {
+            all.AddRange(runner.Forward(state, ids.AsSpan(at, n), n).Data);
+            at += n;
+        }
         return [.. all];
+    }
+
+    /// <summary>
+    /// Left padding on a model that takes attention_mask: row 0 holds 20 tokens of input_ids, row 1 12 tokens of
+    /// input_ids_batch2[1] after 8 padding positions (id 7, masked). Each row's logits equal that row run alone and
+    /// the golden ones; then 4 decode steps continue each row's golden sequence, the mask history growing by one column.
+    /// </summary>
+    public static void LeftPaddedRowsMatchAloneAndKeepDecoding(ModelRunner runner, string caseName)
+    {
+        var (a, _) = ReadIds(caseName, "input_ids");
+        var (pair, _) = ReadIds(caseName, "input_ids_batch2");
+        var goldenA = ReadFloats(caseName, "logits");
+        var goldenPair = ReadFloats(caseName, "logits_batch2");
+        int length = a.Length, vocab = goldenA.Length / length;
+        const int longer = 20, shorter = 12, steps = 4;
+        var rows = new[] { a[..longer], pair[length..(length + shorter)] };
+        var futures = new[] { a[longer..(longer + steps)], pair[(length + shorter)..(length + shorter + steps)] };
+        Func<int, int, ReadOnlySpan<float>> golden = (row, position) => row == 0
+            ? goldenA.AsSpan(position * vocab, vocab)
+            : goldenPair.AsSpan((length + position) * vocab, vocab);
+
+        var ids = new long[2 * longer];
+        var mask = new long[2 * longer];
+        for (int r = 0; r < 2; r++)
+        {
+            int pad = longer - rows[r].Length;
+            for (int t = 0; t < longer; t++)
+            {
+                ids[r * longer + t] = t < pad ? 7 : rows[r][t - pad];   // any id: a padded position must not reach a real one
+                mask[r * longer + t] = t < pad ? 0 : 1;
+            }
+        }
+        using var state = runner.CreateState(2);
+        var padded = runner.Forward(state, ids, longer, mask);
+        for (int r = 0; r < 2; r++)
+        {
+            using var aloneState = runner.CreateState(1);
+            var alone = runner.Forward(aloneState, rows[r], rows[r].Length);
+            int pad = longer - rows[r].Length;
+            for (int t = 0; t < rows[r].Length; t++)
+            {
+                Assert.InRange(MaxAbsDiff(padded.At(r, pad + t), alone.At(0, t)), 0, Fp32Atol);
+                Assert.InRange(MaxAbsDiff(padded.At(r, pad + t), golden(r, t)), 0, Fp32Atol);
+            }
+        }
+        for (int s = 0; s < steps; s++)
+        {
+            var step = runner.Forward(state, [futures[0][s], futures[1][s]], 1, [1, 1]);
+            for (int r = 0; r < 2; r++)
+                Assert.InRange(MaxAbsDiff(step.At(r, 0), golden(r, rows[r].Length + s)), 0, Fp32Atol);
+        }
     }
 }

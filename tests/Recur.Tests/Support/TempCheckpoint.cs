@@ -32,13 +32,19 @@ public sealed class TempCheckpoint : IDisposable
     }
 
     /// <summary>Rewrites model.safetensors without one tensor (float32 checkpoints).</summary>
-    public void DropTensor(string name)
+    public void DropTensor(string name) => Rewrite(tensors => tensors.RemoveAll(t => t.Name == name));
+
+    /// <summary>Rewrites model.safetensors with one more float32 tensor (float32 checkpoints).</summary>
+    public void AddTensor(string name, float[] values, params long[] shape) =>
+        Rewrite(tensors => tensors.Add(SafetensorsWriter.Tensor.Float32(name, shape, values)));
+
+    private void Rewrite(Action<List<SafetensorsWriter.Tensor>> edit)
     {
         string file = System.IO.Path.Combine(Path, "model.safetensors");
         var tensors = new List<SafetensorsWriter.Tensor>();
         using (var source = SafetensorsFile.Open(file))
         {
-            foreach (var n in source.Names.Where(n => n != name))
+            foreach (var n in source.Names)
             {
                 source.TryGetEntry(n, out var entry);
                 var bytes = new byte[entry.ElementCount * 4];
@@ -46,6 +52,7 @@ public sealed class TempCheckpoint : IDisposable
                 tensors.Add(new SafetensorsWriter.Tensor(n, "F32", entry.Shape, bytes));
             }
         }
+        edit(tensors);
         SafetensorsWriter.Write(file, tensors);
     }
 
