@@ -104,7 +104,7 @@ public static class Converter
             File.WriteAllText(Path.Combine(temp, PackageManifest.FileName), manifestJson);
             foreach (var (name, text) in model.ExtraFiles) File.WriteAllText(Path.Combine(temp, name), text);
             if (!model.ExtraFiles.ContainsKey(GenAiConfig.FileName)
-                && GenAiConfig.ForRecurrentState(manifest, config.Positive("vocab_size")) is { } genai)
+                && GenAiConfig.ForStates(manifest, config) is { } genai)
                 File.WriteAllText(Path.Combine(temp, GenAiConfig.FileName), genai);
             foreach (var name in CompanionFiles)
             {

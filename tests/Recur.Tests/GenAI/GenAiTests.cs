@@ -13,14 +13,14 @@ namespace Recur.Tests.GenAI;
 /// </summary>
 public sealed class GenAiTests
 {
-    /// <summary>The golden cases whose state fits GenAI: KV caches (gemma, gemma2) or one conv + one recurrent tensor per layer.</summary>
+    /// <summary>The golden cases whose state fits GenAI: KV caches (gemma, gemma2), one conv + one recurrent tensor per layer, or both by layer (jamba).</summary>
     public static TheoryData<string> Cases => new(GoldenCases.All.Where(c => File.Exists(Path.Combine(ConvertedPackages.Get(c), GenAiEngine.ConfigFile))));
 
     [Fact]
     public void The_cases_that_fit_genai_carry_its_config_and_the_others_do_not()
     {
         var carrying = GoldenCases.All.Where(c => File.Exists(Path.Combine(ConvertedPackages.Get(c), GenAiEngine.ConfigFile))).ToHashSet();
-        foreach (var expected in new[] { "gemma", "gemma2", "gemma_bf16", "mamba", "mamba2", "falcon_mamba" }) Assert.Contains(expected, carrying);
+        foreach (var expected in new[] { "gemma", "gemma2", "gemma_bf16", "mamba", "mamba2", "falcon_mamba", "jamba" }) Assert.Contains(expected, carrying);
         // RWKV-4 has five state tensors per layer, RecurrentGemma a conv, an RG-LRU state and a window, Switch an encoder.
         foreach (var other in new[] { "rwkv", "recurrent_gemma", "switch" }) Assert.DoesNotContain(other, carrying);
     }
