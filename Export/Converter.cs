@@ -41,8 +41,11 @@ public static class Converter
     private static readonly string[] CompanionFiles =
     [
         "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-        "tokenizer.model", "spiece.model", "vocab.json", "merges.txt", "added_tokens.json",
+        "tokenizer.model", "spiece.model", "vocab.json", "merges.txt", "added_tokens.json", WorldVocabFile,
     ];
+
+    /// <summary>The RWKV World tokenizer's vocabulary (BlinkDL's models ship it beside the weights, not a tokenizer.json).</summary>
+    private const string WorldVocabFile = "rwkv_vocab_v20230424.txt";
 
     public static string DTypeName(TensorDType t) => t switch
     {
@@ -64,7 +67,7 @@ public static class Converter
         string target = Path.GetFullPath(options.OutputDir);
         CheckTarget(target, source, options.Force);
 
-        var config = LoadConfig(source);
+        var (config, inferredConfig) = LoadConfig(source, progress);
         var architecture = Registry.Find(config.ModelType, config.Path);
         using var checkpoint = Checkpoint.Open(source);
         var weights = new WeightPuller(Renamed(checkpoint, config, source), source);
@@ -107,6 +110,7 @@ public static class Converter
                 string from = Path.Combine(source, name);
                 if (File.Exists(from)) File.Copy(from, Path.Combine(temp, name));
             }
+            if (inferredConfig is not null) File.WriteAllText(Path.Combine(temp, "config.json"), inferredConfig);
             verify?.Invoke(temp);
             Commit(temp, target);
             var initializers = model.Graphs.SelectMany(g => g.Graph.Initializers).ToList();
@@ -134,19 +138,30 @@ public static class Converter
         throw new DirectoryNotFoundException($"{options.CheckpointDir}: no such checkpoint folder (nor a Hugging Face model id ORG/NAME)");
     }
 
-    /// <summary>config.json; an original RWKV-4 .pth has none, so the message offers one derived from its shapes.</summary>
-    private static ModelConfig LoadConfig(string source)
+    /// <summary>
+    /// config.json. An original RWKV-7 .pth without one gets the config its shapes imply (announced in one line, and
+    /// returned as text for the package); an original RWKV-4 .pth has too little in its shapes, so the message offers one.
+    /// </summary>
+    private static (ModelConfig Config, string? Inferred) LoadConfig(string source, Action<string>? progress)
     {
         string path = Path.Combine(source, "config.json");
         if (!File.Exists(path) && Directory.EnumerateFiles(source, "*.pth").Any())
         {
             string? suggestion = null;
+            bool inferring = false;
             try
             {
                 using var checkpoint = Checkpoint.Open(source);
+                if (Rwkv7OriginalNames.Matches(checkpoint))
+                {
+                    inferring = true;
+                    var (json, summary) = Rwkv7OriginalNames.InferConfig(checkpoint, source);
+                    progress?.Invoke(summary);
+                    return (ModelConfig.Parse(json, $"{path} (inferred from the tensor shapes)"), json);
+                }
                 if (RwkvOriginalNames.Matches(checkpoint)) suggestion = RwkvOriginalNames.SuggestConfig(checkpoint);
             }
-            catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
+            catch (Exception e) when (!inferring && e is InvalidDataException or NotSupportedException or IOException)
             {
                 // The checkpoint's own problem is reported once a config.json is there; the missing config comes first.
             }
@@ -155,16 +170,22 @@ public static class Converter
                     $"{path}: not found; an original RWKV-4 checkpoint needs a config.json beside it (hyper-parameters such as rescale_every and the token ids are not in the weights). From its shapes and RwkvConfig's defaults: {suggestion}",
                     path);
         }
-        return ModelConfig.Load(path);
+        return (ModelConfig.Load(path), null);
     }
 
     /// <summary>The checkpoint under the names the architecture pulls: BlinkDL's original RWKV-4 names are mapped to Hugging Face's.</summary>
     private static ITensorSource Renamed(Checkpoint checkpoint, ModelConfig config, string source)
     {
+        if (Rwkv7OriginalNames.Matches(checkpoint))
+        {
+            if (config.ModelType != "rwkv7")
+                throw new InvalidDataException($"{source}: the checkpoint has original RWKV-7 tensor names (emb.weight, blocks.0.att.r_k), but config.json says model_type '{config.ModelType}'");
+            return Rwkv7OriginalNames.Open(checkpoint);
+        }
         if (!RwkvOriginalNames.Matches(checkpoint)) return checkpoint;
         if (config.ModelType != "rwkv")
             throw new InvalidDataException($"{source}: the checkpoint has original RWKV-4 tensor names (emb.weight, blocks.0.att.key.weight), but config.json says model_type '{config.ModelType}'");
-        return new RwkvOriginalNames(checkpoint);
+        return RwkvOriginalNames.Open(checkpoint);
     }
 
     private static PackageManifest BuildManifest(ConvertOptions options, ModelConfig config, IArchitecture architecture, ExportedModel model,
@@ -182,7 +203,8 @@ public static class Converter
             DType = options.Quantization?.Name ?? DTypeName(options.MatrixWeightType),
             Opset = options.Opset,
             Generation = ReadGeneration(config, source),
-            Tokenizer = File.Exists(Path.Combine(source, "tokenizer.json")) ? "tokenizer.json" : null,
+            Tokenizer = File.Exists(Path.Combine(source, "tokenizer.json")) ? "tokenizer.json"
+                : File.Exists(Path.Combine(source, WorldVocabFile)) ? WorldVocabFile : null,
             Source = new PackageManifest.SourceEntry(source, checkpoint.ContentHash, "recur"),
             Config = config.Scalars(),
         };

@@ -70,6 +70,11 @@ public sealed class ModelConfig
         v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select((e, i) => ReadString($"{k}[{i}]", e)).ToList()
             : throw Mistyped(k, "a list of strings", v));
 
+    /// <summary>A list of integers (e.g. a per-layer size).</summary>
+    public IReadOnlyList<int> Ints(string key) => Get(key, (k, v) =>
+        v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select((e, i) => ReadInt($"{k}[{i}]", e)).ToList()
+            : throw Mistyped(k, "a list of integers", v));
+
     /// <summary>A positive integer field (a size or count).</summary>
     public int Positive(string key)
     {
