@@ -41,11 +41,8 @@ public static class Converter
     private static readonly string[] CompanionFiles =
     [
         "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-        "tokenizer.model", "spiece.model", "vocab.json", "merges.txt", "added_tokens.json", WorldVocabFile,
+        "tokenizer.model", "spiece.model", "vocab.json", "merges.txt", "added_tokens.json", PackageManifest.WorldVocabularyFile,
     ];
-
-    /// <summary>The RWKV World tokenizer's vocabulary (BlinkDL's models ship it beside the weights, not a tokenizer.json).</summary>
-    private const string WorldVocabFile = "rwkv_vocab_v20230424.txt";
 
     public static string DTypeName(TensorDType t) => t switch
     {
@@ -204,7 +201,7 @@ public static class Converter
             Opset = options.Opset,
             Generation = ReadGeneration(config, source),
             Tokenizer = File.Exists(Path.Combine(source, "tokenizer.json")) ? "tokenizer.json"
-                : File.Exists(Path.Combine(source, WorldVocabFile)) ? WorldVocabFile : null,
+                : File.Exists(Path.Combine(source, PackageManifest.WorldVocabularyFile)) ? PackageManifest.WorldVocabularyFile : null,
             Source = new PackageManifest.SourceEntry(source, checkpoint.ContentHash, "recur"),
             Config = config.Scalars(),
         };

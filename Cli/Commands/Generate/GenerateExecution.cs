@@ -96,7 +96,7 @@ internal static class GenerateExecution
         string? file = runner.Package.Tokenizer is null ? null : Path.Combine(runner.Package.Directory, runner.Package.Tokenizer);
         if (file is not null && File.Exists(file)) return Tokenizer.FromFile(file);
         if (needed)
-            throw new UsageException($"{runner.Package.Directory}: the package has no tokenizer.json (the checkpoint had none); pass token ids with --ids / --input-ids");
+            throw new UsageException($"{runner.Package.Directory}: the package has no tokenizer (the checkpoint had no tokenizer.json nor an RWKV World vocabulary); pass token ids with --ids / --input-ids");
         return null;
     }
 
