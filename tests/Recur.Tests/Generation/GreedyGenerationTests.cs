@@ -10,7 +10,7 @@ namespace Recur.Tests.Generation;
 /// </summary>
 public sealed class GreedyGenerationTests
 {
-    public static TheoryData<string> Cases => ["rwkv", "mamba", "gemma", "gemma2", "recurrent_gemma", "switch"];
+    public static TheoryData<string> Cases => ["rwkv", "rwkv7", "mamba", "gemma", "gemma2", "recurrent_gemma", "switch"];
 
     [Theory]
     [MemberData(nameof(Cases))]
