@@ -129,6 +129,22 @@ public sealed class Rwkv7Tests
         Assert.Contains("field 'attn'", dir.ConvertFailsWithOneLine());
     }
 
+    [Fact]
+    public void A_pth_without_config_that_lacks_a_tensor_the_inference_needs_names_it()
+    {
+        using var dir = FlaCopy();
+        File.Delete(Path.Combine(dir.Path, "config.json"));
+        File.Delete(Path.Combine(dir.Path, "expected.safetensors"));
+        using (var pth = PyTorchFile.Open(Path.Combine(GoldenCases.Dir(Case), "model.pth")))
+            Checkpoints.TorchSaveFiles.Write(Path.Combine(dir.Path, "model.pth"), pth.Names.Where(n => n != "blocks.0.att.a1").Select(n =>
+            {
+                pth.TryGetEntry(n, out var e);
+                return new Checkpoints.TorchSaveFiles.Tensor(n, "FloatStorage", e.Shape, System.Runtime.InteropServices.MemoryMarshal.AsBytes(pth.ReadFloat32(n).AsSpan()).ToArray());
+            }).ToList());
+        string line = dir.ConvertFailsWithOneLine();
+        Assert.Contains("tensor 'blocks.0.att.a1' is missing; an RWKV-7 checkpoint without config.json needs it to infer the config", line);
+    }
+
     private static (string Dir, string Package, string Log) ConvertWithoutConfig()
     {
         string dir = Path.Combine(Path.GetTempPath(), $"recur-rwkv7-noconfig-{Guid.NewGuid():N}");
