@@ -77,7 +77,8 @@ public static partial class Rwkv7OriginalNames
 
     /// <summary>
     /// The config a BlinkDL x070 checkpoint implies, from its shapes (as fla's conversion derives it), with BlinkDL's
-    /// constants: LayerNorm eps 1e-5 and ln_x's GroupNorm eps 64e-5 whatever the head size.
+    /// constants: LayerNorm eps 1e-5, ln_x's GroupNorm eps 64e-5 whatever the head size, and id 0 as the end of a text
+    /// (ChatRWKV's tokenizer notes reserve it for &lt;|endoftext|&gt;).
     /// Returns the config.json text and a one-line summary for the user.
     /// </summary>
     public static (string Json, string Summary) InferConfig(ITensorSource source, string where)
@@ -99,7 +100,7 @@ public static partial class Rwkv7OriginalNames
             + $"\"vocab_size\": {N(emb[0])}, \"hidden_size\": {N(emb[1])}, \"num_hidden_layers\": {N(layers)}, "
             + $"\"num_heads\": {N(rk[0])}, \"head_dim\": {N(rk[1])}, \"intermediate_size\": {N(ffn[0])}, "
             + $"\"decay_low_rank_dim\": {N(decay)}, \"a_low_rank_dim\": {N(a)}, \"v_low_rank_dim\": {N(v)}, \"gate_low_rank_dim\": {N(gate)}, "
-            + "\"norm_eps\": 1e-05, \"group_norm_epsilon\": 0.00064, \"tie_word_embeddings\": false}";
+            + "\"norm_eps\": 1e-05, \"group_norm_epsilon\": 0.00064, \"tie_word_embeddings\": false, \"eos_token_id\": 0}";
         string summary = $"no config.json: inferred from the tensor shapes: rwkv7, {layers} layers, hidden {N(emb[1])}, {N(rk[0])} heads of {N(rk[1])}, "
             + $"vocab {N(emb[0])}, ffn {N(ffn[0])}, LoRA ranks w {N(decay)} a {N(a)} v {N(v)} g {N(gate)}";
         return (json, summary);

@@ -69,7 +69,7 @@ public sealed class Rwkv7 : IArchitecture
                 VRank: c.Positive("v_low_rank_dim", 16),
                 GateRank: c.Positive("gate_low_rank_dim", 128),
                 Epsilon: eps,
-                // BlinkDL: group_norm eps 64e-5 = head_size * 1e-5; fla: head_dim * norm_eps (the same for head 64).
+                // fla: head_dim * norm_eps; BlinkDL's reference: 64e-5 whatever the head size (a config inferred from a .pth says so).
                 GroupEpsilon: (float)c.Double("group_norm_epsilon", headSize * (double)eps),
                 PreNorm: c.Bool("norm_first", true));
         }
