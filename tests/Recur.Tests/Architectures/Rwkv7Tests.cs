@@ -25,6 +25,25 @@ public sealed class Rwkv7Tests
     public void Matches_golden_logits_whole_batch2_and_split(int? split) =>
         GoldenChecks.Validate(Package, Case, split);
 
+    [Fact]
+    public void Every_split_point_equals_the_whole_sequence()
+    {
+        using var runner = GoldenChecks.OpenRunner(Package);
+        var (ids, _) = GoldenChecks.ReadIds(Case, "input_ids");
+        using var wholeState = runner.CreateState(1);
+        var whole = runner.Forward(wholeState, ids, ids.Length).Data.ToArray();
+        int vocab = whole.Length / ids.Length;
+        for (int split = 1; split < ids.Length; split++)
+        {
+            using var state = runner.CreateState(1);
+            var first = runner.Forward(state, ids.AsSpan(0, split), split).Data.ToArray();
+            var second = runner.Forward(state, ids.AsSpan(split), ids.Length - split).Data.ToArray();
+            Assert.InRange(GoldenChecks.MaxAbsDiff([.. first, .. second], whole), 0, GoldenChecks.Fp32Atol);
+            Assert.InRange(GoldenChecks.MaxAbsDiff(state["past_key_values.2.wkv_state"].AsSpan<float>(), wholeState["past_key_values.2.wkv_state"].AsSpan<float>()), 0, GoldenChecks.Fp32Atol);
+        }
+        Assert.Equal(260, vocab);
+    }
+
     [Theory]
     [InlineData(null)]
     [InlineData(11)]
