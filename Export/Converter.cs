@@ -170,7 +170,7 @@ public static class Converter
         return (ModelConfig.Load(path), null);
     }
 
-    /// <summary>The checkpoint under the names the architecture pulls: BlinkDL's original RWKV-4 names are mapped to Hugging Face's.</summary>
+    /// <summary>The checkpoint under the names the architecture pulls: BlinkDL's original RWKV-4 and RWKV-7 names are mapped to Hugging Face's.</summary>
     private static ITensorSource Renamed(Checkpoint checkpoint, ModelConfig config, string source)
     {
         if (Rwkv7OriginalNames.Matches(checkpoint))

@@ -66,7 +66,9 @@ public sealed class Tokenizer
     public int? PadId { get; }
 
     /// <summary>
-    /// Loads a tokenizer.json, or the tokenizer.json inside the folder <paramref name="path"/>.
+    /// Loads a tokenizer.json, or the tokenizer.json inside the folder <paramref name="path"/>; an RWKV World
+    /// vocabulary (a .txt file, or rwkv_vocab_v20230424.txt in a folder without tokenizer.json) through
+    /// <see cref="FromWorldVocabulary"/>.
     /// </summary>
     /// <exception cref="FileNotFoundException">There is no such file.</exception>
     /// <exception cref="InvalidDataException">The file is malformed; the message names the JSON path.</exception>
