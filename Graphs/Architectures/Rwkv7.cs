@@ -115,8 +115,8 @@ public sealed class Rwkv7 : IArchitecture
         var (shifted, last) = b.TokenShift(x, shiftState);
         b.StateOutput(shiftState, last);
         var delta = b.Sub(shifted, x);
-        Value Mix(string name) => b.Add(x, b.Mul(delta, b.Weight($"{p}.{name}", [1, 1, c])));
-        Value xr = Mix("x_r"), xw = Mix("x_w"), xk = Mix("x_k"), xv = Mix("x_v"), xa = Mix("x_a"), xg = Mix("x_g");
+        Value Mix(int row) => b.Add(x, b.Mul(delta, MixVector(b, p, row, c)));
+        Value xr = Mix(0), xw = Mix(1), xk = Mix(2), xv = Mix(3), xa = Mix(4), xg = Mix(5);
 
         var r = b.Linear(xr, $"{p}.r_proj.weight", c, c);
         // exp(-exp(-softplus(-d) - 0.5)) folded: exp(-0.606531 * sigmoid(d)); 0.606531 is the reference's rounding of exp(-0.5).
@@ -143,6 +143,18 @@ public sealed class Rwkv7 : IArchitecture
         var rk = b.ReduceSum(b.Reshape(b.Mul(b.Mul(r, k), b.Weight($"{p}.r_k", [h, n], reshape: [c])), 0, 0, h, n), [-1]);   // [B, T, H, 1]
         o = b.Add(o, b.Reshape(b.Mul(rk, b.Reshape(v, 0, 0, h, n)), 0, 0, c));
         return (b.Linear(b.Mul(o, g), $"{p}.o_proj.weight", c, c), v);
+    }
+
+    /// <summary>
+    /// The time-mix vector x_r, x_w, x_k, x_v, x_a or x_g (row 0..5) as [1, 1, C]. fla's checkpoints from January to
+    /// April 2025 stack the six as one x_x [6, C] (its load_state_dict still splits that); the row is cut out at conversion.
+    /// </summary>
+    private static Value MixVector(GraphBuilder b, string p, int row, long c)
+    {
+        string stacked = $"{p}.x_x";
+        if (!b.HasWeight(stacked)) return b.Weight($"{p}.x_{"rwkvag"[row]}", [1, 1, c]);
+        b.Weights!.Entry(stacked, [6, c]);
+        return b.Derived($"{stacked}.{row}", TensorDType.Float32, [1, 1, c], [stacked], read => read(stacked).AsSpan((int)(row * c), (int)c).ToArray());
     }
 
     private static Value ChannelMix(GraphBuilder b, Config cfg, int layer, Value f)

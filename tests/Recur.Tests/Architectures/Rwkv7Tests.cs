@@ -81,6 +81,18 @@ public sealed class Rwkv7Tests
     }
 
     [Fact]
+    public void Fla_layout_with_the_six_time_mix_vectors_stacked_as_x_x_gives_the_same_logits()
+    {
+        using var dir = FlaCopy();
+        WriteFla(dir.Path, stackMixes: true);
+        string package = dir.Path + "-pkg";
+        var result = CliRunner.Run("convert", dir.Path, "-o", package, "--quiet");
+        Assert.True(result.Exit == 0, result.ToString());
+        try { GoldenChecks.Validate(package, Case); }
+        finally { Directory.Delete(package, recursive: true); }
+    }
+
+    [Fact]
     public void One_token_at_a_time_equals_the_golden_logits_and_final_state()
     {
         using var runner = GoldenChecks.OpenRunner(Package);
@@ -205,7 +217,8 @@ public sealed class Rwkv7Tests
     /// The golden's BlinkDL tensors renamed as fla's utils/convert_from_rwkv7.py does, spelled out here apart from the
     /// converter's own mapping: LoRA matrices transposed, [1, 1, C] vectors flattened except the attention's six x_*.
     /// </summary>
-    private static void WriteFla(string dir, string? except = null)
+    /// <param name="stackMixes">Store the attention's six x_* as one x_x [6, C], as fla did from January to April 2025.</param>
+    private static void WriteFla(string dir, string? except = null, bool stackMixes = false)
     {
         var proj = new Dictionary<string, string> { ["receptance"] = "r_proj", ["key"] = "k_proj", ["value"] = "v_proj", ["output"] = "o_proj", ["ln_x"] = "g_norm" };
         var part = new Dictionary<string, string> { ["att"] = "attn", ["ffn"] = "ffn", ["ln0"] = "pre_norm", ["ln1"] = "attn_norm", ["ln2"] = "ffn_norm" };
@@ -241,6 +254,14 @@ public sealed class Rwkv7Tests
             if (shape is [1, 1, _] && !fla.Contains(".attn.x_", StringComparison.Ordinal)) shape = [shape[2]];
             if (fla != except) tensors.Add(SafetensorsWriter.Tensor.Float32(fla, shape, data));
         }
+        if (stackMixes)
+            foreach (var layer in tensors.Where(t => t.Name.EndsWith(".attn.x_r", StringComparison.Ordinal)).Select(t => t.Name[..^".x_r".Length]).ToList())
+            {
+                var rows = "rwkvag".Select(m => tensors.Single(t => t.Name == $"{layer}.x_{m}")).ToList();
+                tensors.RemoveAll(rows.Contains);
+                long c = rows[0].Shape[^1];
+                tensors.Add(new SafetensorsWriter.Tensor($"{layer}.x_x", "F32", [6, c], rows.SelectMany(r => r.Data).ToArray()));
+            }
         SafetensorsWriter.Write(Path.Combine(dir, "model.safetensors"), tensors);
     }
 }
