@@ -163,17 +163,40 @@ public sealed class Rwkv7Tests
     [Fact]
     public void A_pth_without_config_that_lacks_a_tensor_the_inference_needs_names_it()
     {
-        using var dir = FlaCopy();
-        File.Delete(Path.Combine(dir.Path, "config.json"));
-        File.Delete(Path.Combine(dir.Path, "expected.safetensors"));
-        using (var pth = PyTorchFile.Open(Path.Combine(GoldenCases.Dir(Case), "model.pth")))
-            Checkpoints.TorchSaveFiles.Write(Path.Combine(dir.Path, "model.pth"), pth.Names.Where(n => n != "blocks.0.att.a1").Select(n =>
-            {
-                pth.TryGetEntry(n, out var e);
-                return new Checkpoints.TorchSaveFiles.Tensor(n, "FloatStorage", e.Shape, System.Runtime.InteropServices.MemoryMarshal.AsBytes(pth.ReadFloat32(n).AsSpan()).ToArray());
-            }).ToList());
+        using var dir = PthOnly(t => t.Name != "blocks.0.att.a1");
         string line = dir.ConvertFailsWithOneLine();
         Assert.Contains("tensor 'blocks.0.att.a1' is missing; an RWKV-7 checkpoint without config.json needs it to infer the config", line);
+    }
+
+    [Fact]
+    public void A_pth_with_block_0s_unused_value_lora_converts_to_the_same_logits()
+    {
+        // BlinkDL's trainer creates v0, v1, v2 in block 0 too; the forward never reads them.
+        using var dir = PthOnly(_ => true, extra: [("blocks.0.att.v0", [1, 1, Hidden]), ("blocks.0.att.v1", [Hidden, 8]), ("blocks.0.att.v2", [8, Hidden])]);
+        File.Copy(Path.Combine(GoldenCases.Dir(Case), "expected.safetensors"), Path.Combine(dir.Path, "expected.safetensors"));
+        var result = CliRunner.Run("convert", dir.Path, "-o", dir.Path + "-out", "--quiet");
+        Assert.True(result.Exit == 0, result.ToString());
+        GoldenChecks.Validate(dir.Path + "-out", Case);
+    }
+
+    /// <summary>A folder with only a model.pth: the golden's tensors that pass <paramref name="keep"/>, plus random extra ones.</summary>
+    private static TempCheckpoint PthOnly(Func<Checkpoints.TorchSaveFiles.Tensor, bool> keep, (string Name, long[] Shape)[]? extra = null)
+    {
+        var dir = FlaCopy();
+        File.Delete(Path.Combine(dir.Path, "config.json"));
+        File.Delete(Path.Combine(dir.Path, "expected.safetensors"));
+        static byte[] Bytes(float[] v) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()).ToArray();
+        using var pth = PyTorchFile.Open(Path.Combine(GoldenCases.Dir(Case), "model.pth"));
+        var tensors = pth.Names.Select(n =>
+        {
+            pth.TryGetEntry(n, out var e);
+            return new Checkpoints.TorchSaveFiles.Tensor(n, "FloatStorage", e.Shape, Bytes(pth.ReadFloat32(n)));
+        }).Where(keep).ToList();
+        var random = new Random(7);
+        foreach (var (name, shape) in extra ?? [])
+            tensors.Add(new(name, "FloatStorage", shape, Bytes(Numerics.Uniform(random, (int)shape.Aggregate(1L, (a, d) => a * d)))));
+        Checkpoints.TorchSaveFiles.Write(Path.Combine(dir.Path, "model.pth"), tensors);
+        return dir;
     }
 
     private static (string Dir, string Package, string Log) ConvertWithoutConfig()
