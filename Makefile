@@ -61,7 +61,7 @@ demo: build
 # `recur bench` on each: prompt 128, 64 decode steps, median of BENCH_REPEAT, decode against the
 # bandwidth bound measured in the same run. BENCH_ARGS passes more bench options (--threads 1, ...).
 BENCH_DIR    := out/bench
-BENCH_MODELS := rwkv-169m mamba-130m mamba2-130m falcon-mamba-130m gemma-46m recurrent-gemma-35m jamba-tiny-306m switch-105m
+BENCH_MODELS := rwkv-169m rwkv7-0.1b mamba-130m mamba2-130m falcon-mamba-130m gemma-46m recurrent-gemma-35m jamba-tiny-306m switch-105m
 BENCH_REPEAT ?= 5
 BENCH_ARGS   ?=
 SYNTHETIC    := tools/Recur.SyntheticCheckpoint/bin/$(CONFIG)/net10.0/synthetic-checkpoint

@@ -42,7 +42,7 @@ public static class Converter
     private static readonly string[] CompanionFiles =
     [
         "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-        "tokenizer.model", "spiece.model", "vocab.json", "merges.txt", "added_tokens.json",
+        "tokenizer.model", "spiece.model", "vocab.json", "merges.txt", "added_tokens.json", PackageManifest.WorldVocabularyFile,
     ];
 
     public static string DTypeName(TensorDType t) => t switch
@@ -65,7 +65,7 @@ public static class Converter
         string target = Path.GetFullPath(options.OutputDir);
         CheckTarget(target, source, options.Force);
 
-        var config = LoadConfig(source);
+        var (config, inferredConfig) = LoadConfig(source, progress);
         var architecture = Registry.Find(config.ModelType, config.Path);
         using var checkpoint = Checkpoint.Open(source);
         var weights = new WeightPuller(Renamed(checkpoint, config, source), source);
@@ -111,6 +111,7 @@ public static class Converter
                 string from = Path.Combine(source, name);
                 if (File.Exists(from)) File.Copy(from, Path.Combine(temp, name));
             }
+            if (inferredConfig is not null) File.WriteAllText(Path.Combine(temp, "config.json"), inferredConfig);
             verify?.Invoke(temp);
             Commit(temp, target);
             var initializers = model.Graphs.SelectMany(g => g.Graph.Initializers).ToList();
@@ -139,21 +140,29 @@ public static class Converter
     }
 
     /// <summary>
-    /// config.json, where a state-spaces (mamba_ssm) one reads as the Hugging Face config it converts to; an
-    /// original RWKV-4 .pth has none, so the message offers one derived from its shapes.
+    /// config.json. An original RWKV-7 .pth without one gets the config its shapes imply (announced in one line, and
+    /// returned as text for the package); an original RWKV-4 .pth has too little in its shapes, so the message offers one.
     /// </summary>
-    private static ModelConfig LoadConfig(string source)
+    private static (ModelConfig Config, string? Inferred) LoadConfig(string source, Action<string>? progress)
     {
         string path = Path.Combine(source, "config.json");
         if (!File.Exists(path) && Directory.EnumerateFiles(source, "*.pth").Any())
         {
             string? suggestion = null;
+            bool inferring = false;
             try
             {
                 using var checkpoint = Checkpoint.Open(source);
+                if (Rwkv7OriginalNames.Matches(checkpoint))
+                {
+                    inferring = true;
+                    var (json, summary) = Rwkv7OriginalNames.InferConfig(checkpoint, source);
+                    progress?.Invoke(summary);
+                    return (ModelConfig.Parse(json, $"{path} (inferred from the tensor shapes)"), json);
+                }
                 if (RwkvOriginalNames.Matches(checkpoint)) suggestion = RwkvOriginalNames.SuggestConfig(checkpoint);
             }
-            catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
+            catch (Exception e) when (!inferring && e is InvalidDataException or NotSupportedException or IOException)
             {
                 // The checkpoint's own problem is reported once a config.json is there; the missing config comes first.
             }
@@ -163,16 +172,22 @@ public static class Converter
                     path);
         }
         var config = ModelConfig.Load(path);
-        return MambaOriginalConfig.Matches(config) ? MambaOriginalConfig.ToHuggingFace(config) : config;
+        return (MambaOriginalConfig.Matches(config) ? MambaOriginalConfig.ToHuggingFace(config) : config, null);
     }
 
-    /// <summary>The checkpoint under the names the architecture pulls: BlinkDL's original RWKV-4 names are mapped to Hugging Face's.</summary>
+    /// <summary>The checkpoint under the names the architecture pulls: BlinkDL's original RWKV-4 and RWKV-7 names are mapped to Hugging Face's.</summary>
     private static ITensorSource Renamed(Checkpoint checkpoint, ModelConfig config, string source)
     {
+        if (Rwkv7OriginalNames.Matches(checkpoint))
+        {
+            if (config.ModelType != "rwkv7")
+                throw new InvalidDataException($"{source}: the checkpoint has original RWKV-7 tensor names (emb.weight, blocks.0.att.r_k), but config.json says model_type '{config.ModelType}'");
+            return Rwkv7OriginalNames.Open(checkpoint);
+        }
         if (!RwkvOriginalNames.Matches(checkpoint)) return checkpoint;
         if (config.ModelType != "rwkv")
             throw new InvalidDataException($"{source}: the checkpoint has original RWKV-4 tensor names (emb.weight, blocks.0.att.key.weight), but config.json says model_type '{config.ModelType}'");
-        return new RwkvOriginalNames(checkpoint);
+        return RwkvOriginalNames.Open(checkpoint);
     }
 
     private static PackageManifest BuildManifest(ConvertOptions options, ModelConfig config, IArchitecture architecture, ExportedModel model,
@@ -190,7 +205,8 @@ public static class Converter
             DType = options.Quantization?.Name ?? DTypeName(options.MatrixWeightType),
             Opset = options.Opset,
             Generation = ReadGeneration(config, source),
-            Tokenizer = File.Exists(Path.Combine(source, "tokenizer.json")) ? "tokenizer.json" : null,
+            Tokenizer = File.Exists(Path.Combine(source, "tokenizer.json")) ? "tokenizer.json"
+                : File.Exists(Path.Combine(source, PackageManifest.WorldVocabularyFile)) ? PackageManifest.WorldVocabularyFile : null,
             Source = new PackageManifest.SourceEntry(source, checkpoint.ContentHash, "recur"),
             Config = config.Scalars(),
         };

@@ -8,6 +8,8 @@ public sealed record PackageManifest
 {
     public const string FileName = "recur.json";
     public const string Format = "recur-package/1";
+    /// <summary>The RWKV World tokenizer's vocabulary, which a package names in "tokenizer" when it has no tokenizer.json.</summary>
+    public const string WorldVocabularyFile = "rwkv_vocab_v20230424.txt";
 
     [JsonPropertyName("format")] public string FormatName { get; init; } = Format;
     [JsonPropertyName("model_type")] public required string ModelType { get; init; }

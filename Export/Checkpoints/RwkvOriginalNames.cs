@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Recur.Graphs.Weights;
-using static Recur.Export.Checkpoints.NameSuggestions;
 
 namespace Recur.Export.Checkpoints;
 
@@ -21,24 +20,15 @@ namespace Recur.Export.Checkpoints;
 /// [1, 1, C] (same bytes). Names outside the mapping pass through with the prefix, so the
 /// converter's unused-tensor check still reports them.
 /// </summary>
-public sealed partial class RwkvOriginalNames : ITensorSource
+public static partial class RwkvOriginalNames
 {
-    private readonly ITensorSource inner;
-    private readonly Dictionary<string, string> originalOf = new(StringComparer.Ordinal);
-    private readonly IReadOnlyCollection<string> names;
-
-    public RwkvOriginalNames(ITensorSource inner)
+    /// <summary>The checkpoint under the Hugging Face names.</summary>
+    public static RenamedTensors Open(ITensorSource source) => new(source, "original RWKV-4", (original, entry) =>
     {
-        this.inner = inner;
-        foreach (var original in inner.Names)
-        {
-            string hf = HfName(original);
-            if (!originalOf.TryAdd(hf, original))
-                throw new InvalidDataException(
-                    $"checkpoint tensors {Quote(originalOf[hf])} and {Quote(original)} both map to the Hugging Face name {Quote(hf)}; the checkpoint mixes the original and Hugging Face RWKV namings");
-        }
-        names = Array.AsReadOnly(originalOf.Keys.Order(StringComparer.Ordinal).ToArray());
-    }
+        string hf = HfName(original);
+        bool flatMix = hf.Contains(".time_mix_", StringComparison.Ordinal) && entry.Shape.Length == 1;
+        return new RenamedTensors.Target(hf, flatMix ? [1, 1, entry.Shape[0]] : null);
+    });
 
     /// <summary>True when a checkpoint uses the original naming (it has emb.weight and blocks.0.att.key.weight).</summary>
     public static bool Matches(ITensorSource source) =>
@@ -72,34 +62,6 @@ public sealed partial class RwkvOriginalNames : ITensorSource
             + $"\"intermediate_size\": {Num(Dim(source, "blocks.0.ffn.key.weight", 0))}, "
             + "\"layer_norm_epsilon\": 1e-05, \"rescale_every\": 6, \"tie_word_embeddings\": false, \"bos_token_id\": 0, \"eos_token_id\": 0}";
     }
-
-    public IReadOnlyCollection<string> Names => names;
-
-    public bool TryGetEntry(string name, out TensorEntry entry)
-    {
-        if (originalOf.TryGetValue(name, out var original) && inner.TryGetEntry(original, out var e))
-        {
-            bool flatMix = name.Contains(".time_mix_", StringComparison.Ordinal) && e.Shape.Length == 1;
-            entry = e with { Name = name, Shape = flatMix ? [1, 1, e.Shape[0]] : e.Shape };
-            return true;
-        }
-        entry = null!; // the interface's out parameter is not annotated; callers check the return value
-        return false;
-    }
-
-    public float[] ReadFloat32(string name) => inner.ReadFloat32(Original(name));
-
-    public void ReadRaw(string name, Span<byte> destination) => inner.ReadRaw(Original(name), destination);
-
-    public string Describe(string name)
-    {
-        string original = Original(name);
-        return $"{inner.Describe(original)} (original name {Quote(original)})";
-    }
-
-    private string Original(string name) =>
-        originalOf.TryGetValue(name, out var original) ? original
-            : throw new KeyNotFoundException($"tensor {Quote(name)} is not in the checkpoint (read under the original RWKV-4 names); {ClosestText(name, names)}");
 
     [GeneratedRegex(@"^blocks\.(\d+)\.att\.")]
     private static partial Regex Attention();

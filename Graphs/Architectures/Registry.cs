@@ -6,6 +6,7 @@ public static class Registry
     private static readonly IArchitecture[] All =
     [
         new Rwkv(),
+        new Rwkv7(),
         new Gemma(GemmaVariant.Gemma), new Gemma(GemmaVariant.Gemma2),
         new RecurrentGemma(),
         new SwitchTransformers(),

@@ -13,6 +13,22 @@ public sealed partial class GraphBuilder
     }
 
     /// <summary>
+    /// nn.GroupNorm over the last axis of [.., groups * size] with weight and bias pulled by name: each group of
+    /// <paramref name="size"/> channels is normalised on its own (LayerNormalization over the group), then the
+    /// per-channel affine applies.
+    /// </summary>
+    public Value GroupNorm(Value x, string weightName, string biasName, long groups, long size, float epsilon)
+    {
+        using var _ = Scope(ShortName(weightName));
+        var grouped = Reshape(x, [.. Enumerable.Repeat(0L, x.Rank - 1), groups, size]);
+        // Unit scale and a zero bias: ONNX Runtime 1.30's CPU LayerNormalization crashed (segfault) on a graph without the bias input.
+        var ones = Constant(Enumerable.Repeat(1f, (int)size).ToArray(), [size]);
+        var zeros = Constant(new float[size], [size]);
+        var normed = Reshape(LayerNormalization(grouped, ones, zeros, epsilon), [.. Enumerable.Repeat(0L, x.Rank - 1), groups * size]);
+        return Add(Mul(normed, Weight(weightName, [groups * size])), Weight(biasName, [groups * size]));
+    }
+
+    /// <summary>
     /// RMS norm with its weight pulled by name; <paramref name="plusOne"/> is Gemma's (1 + weight),
     /// folded at conversion (exact: HF adds 1 in float32 too).
     /// </summary>

@@ -115,6 +115,10 @@ public sealed class ModelConfig
     public IReadOnlyList<double> Doubles(string key) => Get(key, (k, v) =>
         v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select((e, i) => ReadDouble($"{k}[{i}]", e)).ToList()
             : throw Mistyped(k, "a list of numbers", v));
+    /// <summary>A list of integers (e.g. a per-layer size).</summary>
+    public IReadOnlyList<int> Ints(string key) => Get(key, (k, v) =>
+        v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select((e, i) => ReadInt($"{k}[{i}]", e)).ToList()
+            : throw Mistyped(k, "a list of integers", v));
 
     /// <summary>A positive integer field (a size or count).</summary>
     public int Positive(string key)

@@ -49,6 +49,9 @@ public sealed class Tokenizer
         PadId = FindSpecial(configured.Pad, null, PadNames);
     }
 
+    /// <summary>The file name of the RWKV World vocabulary, which <see cref="FromFile"/> finds in a folder without tokenizer.json.</summary>
+    public const string WorldVocabularyFile = WorldVocabulary.FileName;
+
     /// <summary>One more than the largest id the tokenizer can produce (model vocabulary and added tokens).</summary>
     public int VocabSize { get; }
 
@@ -63,7 +66,9 @@ public sealed class Tokenizer
     public int? PadId { get; }
 
     /// <summary>
-    /// Loads a tokenizer.json, or the tokenizer.json inside the folder <paramref name="path"/>.
+    /// Loads a tokenizer.json, or the tokenizer.json inside the folder <paramref name="path"/>; an RWKV World
+    /// vocabulary (a .txt file, or rwkv_vocab_v20230424.txt in a folder without tokenizer.json) through
+    /// <see cref="FromWorldVocabulary"/>.
     /// </summary>
     /// <exception cref="FileNotFoundException">There is no such file.</exception>
     /// <exception cref="InvalidDataException">The file is malformed; the message names the JSON path.</exception>
@@ -71,11 +76,28 @@ public sealed class Tokenizer
     public static Tokenizer FromFile(string path)
     {
         var file = Directory.Exists(path) ? Path.Combine(path, "tokenizer.json") : path;
+        if (Directory.Exists(path) && !File.Exists(file) && File.Exists(Path.Combine(path, WorldVocabulary.FileName)))
+            file = Path.Combine(path, WorldVocabulary.FileName);
         if (!File.Exists(file))
             throw new FileNotFoundException($"No tokenizer file at '{file}'.", file);
+        if (file.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
+            return FromWorldVocabulary(file);
         var parts = TokenizerJsonReader.Read(file);
         var config = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file))!, "tokenizer_config.json");
         return new Tokenizer(parts, File.Exists(config) ? SpecialTokenNames.Read(config) : default);
+    }
+
+    /// <summary>
+    /// Loads an RWKV World vocabulary (rwkv_vocab_v20230424.txt; see <see cref="WorldModel"/>). As ChatRWKV's reference
+    /// tokenizer, it has no special tokens in text: id 0 (&lt;|endoftext|&gt;) has no entry and decodes to nothing.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A line is malformed, or a byte has no entry; the message names the line.</exception>
+    public static Tokenizer FromWorldVocabulary(string path)
+    {
+        var model = new WorldModel(WorldVocabulary.Read(path));
+        if (model.MissingByte() is int b)
+            throw new InvalidDataException($"{path}: no entry for the single byte 0x{b:X2}; a World vocabulary has one for every byte");
+        return new Tokenizer(new TokenizerParts(model, null, null, null, new ByteLevelDecoder(), []), default);
     }
 
     /// <summary>The token ids of <paramref name="text"/>, with the model's special tokens when asked.</summary>

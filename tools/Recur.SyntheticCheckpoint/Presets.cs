@@ -12,6 +12,7 @@ internal static class Presets
         new Dictionary<string, Func<(JsonObject, List<TensorSpec>)>>
         {
             ["rwkv-169m"] = Rwkv169M,
+            ["rwkv7-0.1b"] = Rwkv7World01B,
             ["mamba-130m"] = () => Mamba130M(falcon: false),
             ["mamba2-130m"] = Mamba2130M,
             ["falcon-mamba-130m"] = () => Mamba130M(falcon: true),
@@ -60,6 +61,54 @@ internal static class Presets
                 Matrix($"{p}.feed_forward.value.weight", hidden, intermediate)]);
         }
         t.AddRange([Ones("rwkv.ln_out.weight", hidden), Zeros("rwkv.ln_out.bias", hidden), Matrix("head.weight", vocab, hidden)]);
+        return (config, t);
+    }
+
+    /// <summary>
+    /// RWKV-7 World 0.1B (RWKV-x070-World-0.1B, fla-hub/rwkv7-0.1B-world) in fla's layout: hidden 768, 12 layers, 12 heads of
+    /// 64, FFN 3072, vocab 65536, LoRA ranks decay 64, a 64, v 32, gate 128 (the released file's shapes).
+    /// </summary>
+    private static (JsonObject, List<TensorSpec>) Rwkv7World01B()
+    {
+        const long hidden = 768, headSize = 64, heads = hidden / headSize, intermediate = 3072, vocab = 65536;
+        const long decayRank = 64, aRank = 64, vRank = 32, gateRank = 128;
+        const int layers = 12;
+        var config = new JsonObject
+        {
+            ["architectures"] = new JsonArray("RWKV7ForCausalLM"), ["a_low_rank_dim"] = aRank, ["attn"] = null, ["attn_mode"] = "chunk",
+            ["bos_token_id"] = 0, ["decay_low_rank_dim"] = decayRank, ["eos_token_id"] = 0, ["fuse_norm"] = false,
+            ["gate_low_rank_dim"] = gateRank, ["head_dim"] = headSize, ["hidden_act"] = "sqrelu", ["hidden_ratio"] = 4.0,
+            ["hidden_size"] = hidden, ["intermediate_size"] = intermediate, ["model_type"] = "rwkv7", ["norm_bias"] = true,
+            ["norm_eps"] = 1e-5, ["norm_first"] = true, ["num_heads"] = heads, ["num_hidden_layers"] = layers,
+            ["tie_word_embeddings"] = false, ["torch_dtype"] = "float32", ["v_low_rank_dim"] = vRank,
+            ["value_dim"] = new JsonArray(Enumerable.Range(0, layers).Select(_ => (JsonNode)hidden).ToArray()), ["vocab_size"] = vocab,
+        };
+        var t = new List<TensorSpec> { Matrix("model.embeddings.weight", vocab, hidden) };
+        void Lora(string p, long rank, float bias, bool hasBias = true)
+        {
+            t.AddRange([Matrix($"{p}.lora.0.weight", rank, hidden), Matrix($"{p}.lora.2.weight", hidden, rank)]);
+            if (hasBias) t.Add(new($"{p}.lora.2.bias", [hidden], (r, _) => bias + 0.1f * r.Next()));
+        }
+        for (int i = 0; i < layers; i++)
+        {
+            string p = $"model.layers.{i}";
+            if (i == 0) t.AddRange([Ones($"{p}.pre_norm.weight", hidden), Zeros($"{p}.pre_norm.bias", hidden)]);
+            t.AddRange([Ones($"{p}.attn_norm.weight", hidden), Zeros($"{p}.attn_norm.bias", hidden), Ones($"{p}.ffn_norm.weight", hidden), Zeros($"{p}.ffn_norm.bias", hidden)]);
+            string a = $"{p}.attn";
+            foreach (var mix in "rwkvag") t.Add(Uniform($"{a}.x_{mix}", [1, 1, hidden], 0f, 1f));
+            // Near fla's initial values: k_k 0.71, k_a 1.02, r_k -0.04; decay bias -6 .. -0.5 so w = exp(-0.6 sigmoid(.)) spans RWKV-7's range.
+            t.AddRange([Uniform($"{a}.k_k", [hidden], 0.66f, 0.76f), Uniform($"{a}.k_a", [hidden], 0.97f, 1.07f), Uniform($"{a}.r_k", [heads, headSize], -0.09f, 0.01f)]);
+            t.AddRange([Matrix($"{a}.r_proj.weight", hidden, hidden), Matrix($"{a}.k_proj.weight", hidden, hidden),
+                Matrix($"{a}.v_proj.weight", hidden, hidden), Matrix($"{a}.o_proj.weight", hidden, hidden)]);
+            t.AddRange([Matrix($"{a}.w_lora.lora.0.weight", decayRank, hidden), Matrix($"{a}.w_lora.lora.2.weight", hidden, decayRank),
+                Uniform($"{a}.w_lora.lora.2.bias", [hidden], -6f, -0.5f)]);
+            Lora($"{a}.a_lora", aRank, -0.19f);
+            if (i > 0) Lora($"{a}.v_lora", vRank, 0.73f);
+            Lora($"{a}.g_lora", gateRank, 0f, hasBias: false);
+            t.AddRange([Ones($"{a}.g_norm.weight", hidden), Zeros($"{a}.g_norm.bias", hidden)]);
+            t.AddRange([Uniform($"{p}.ffn.x_k", [hidden], 0f, 1f), Matrix($"{p}.ffn.key.weight", intermediate, hidden), Matrix($"{p}.ffn.value.weight", hidden, intermediate)]);
+        }
+        t.AddRange([Ones("model.norm.weight", hidden), Zeros("model.norm.bias", hidden), Matrix("lm_head.weight", vocab, hidden)]);
         return (config, t);
     }
 

@@ -113,7 +113,7 @@ internal static class GenerateExecution
         string? file = package.Tokenizer is null ? null : Path.Combine(package.Directory, package.Tokenizer);
         if (file is not null && File.Exists(file)) return Tokenizer.FromFile(file);
         if (needed)
-            throw new UsageException($"{package.Directory}: the package has no tokenizer.json (the checkpoint had none); pass token ids with --ids / --input-ids");
+            throw new UsageException($"{package.Directory}: the package has no tokenizer (the checkpoint had no tokenizer.json nor an RWKV World vocabulary); pass token ids with --ids / --input-ids");
         return null;
     }
 

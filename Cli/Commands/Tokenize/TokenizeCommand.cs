@@ -10,7 +10,7 @@ internal static class TokenizeCommand
 {
     public static Command Create(CliContext context)
     {
-        var target = new Argument<string>("tokenizer") { Description = "Recur package folder, checkpoint folder, or a tokenizer.json file" };
+        var target = new Argument<string>("tokenizer") { Description = "Recur package folder, checkpoint folder, a tokenizer.json or an RWKV World vocabulary (rwkv_vocab_v20230424.txt)" };
         var text = new Option<string?>("--text") { Description = "Text to encode" };
         var file = new Option<string?>("--file") { Description = "Encode the contents of this UTF-8 text file" };
         var decode = new Option<string?>("--decode") { Description = "Token ids to decode, e.g. \"1 2 3\"" };
@@ -40,10 +40,13 @@ internal static class TokenizeCommand
     private static string Locate(string target)
     {
         if (File.Exists(target)) return target;
-        string inFolder = Path.Combine(target, "tokenizer.json");
-        if (Directory.Exists(target) && File.Exists(inFolder)) return inFolder;
+        foreach (var name in new[] { "tokenizer.json", Tokenizer.WorldVocabularyFile })
+        {
+            string inFolder = Path.Combine(target, name);
+            if (Directory.Exists(target) && File.Exists(inFolder)) return inFolder;
+        }
         throw new UsageException(Directory.Exists(target)
-            ? $"{target}: has no tokenizer.json"
+            ? $"{target}: has no tokenizer.json (nor an RWKV World {Tokenizer.WorldVocabularyFile})"
             : $"{target}: no such file or folder");
     }
 

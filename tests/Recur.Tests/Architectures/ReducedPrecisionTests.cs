@@ -14,7 +14,7 @@ public sealed class ReducedPrecisionTests
     public static TheoryData<string, string> Cases()
     {
         var data = new TheoryData<string, string>();
-        foreach (var c in new[] { "rwkv", "mamba", "mamba2", "falcon_mamba", "gemma2", "recurrent_gemma", "jamba", "switch" })
+        foreach (var c in new[] { "rwkv", "rwkv7", "mamba", "mamba2", "falcon_mamba", "gemma2", "recurrent_gemma", "jamba", "switch" })
             foreach (var d in new[] { "fp16", "bf16" })
                 data.Add(c, d);
         return data;

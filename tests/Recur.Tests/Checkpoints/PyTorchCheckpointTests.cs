@@ -99,6 +99,27 @@ public sealed class PyTorchCheckpointTests
     [InlineData("head.weight", "head.weight")]
     public void OriginalToHuggingFaceNames(string original, string hf) => Assert.Equal(hf, RwkvOriginalNames.HfName(original));
 
+    /// <summary>BlinkDL's x070 names to flash-linear-attention's, as its utils/convert_from_rwkv7.py maps them.</summary>
+    [Theory]
+    [InlineData("emb.weight", "model.embeddings.weight", false)]
+    [InlineData("head.weight", "lm_head.weight", false)]
+    [InlineData("ln_out.bias", "model.norm.bias", false)]
+    [InlineData("blocks.0.ln0.weight", "model.layers.0.pre_norm.weight", false)]
+    [InlineData("blocks.4.ln1.bias", "model.layers.4.attn_norm.bias", false)]
+    [InlineData("blocks.4.ln2.weight", "model.layers.4.ffn_norm.weight", false)]
+    [InlineData("blocks.7.att.receptance.weight", "model.layers.7.attn.r_proj.weight", false)]
+    [InlineData("blocks.7.att.output.weight", "model.layers.7.attn.o_proj.weight", false)]
+    [InlineData("blocks.7.att.ln_x.bias", "model.layers.7.attn.g_norm.bias", false)]
+    [InlineData("blocks.7.att.w0", "model.layers.7.attn.w_lora.lora.2.bias", false)]
+    [InlineData("blocks.7.att.w1", "model.layers.7.attn.w_lora.lora.0.weight", true)]
+    [InlineData("blocks.7.att.g2", "model.layers.7.attn.g_lora.lora.2.weight", true)]
+    [InlineData("blocks.7.att.x_g", "model.layers.7.attn.x_g", false)]
+    [InlineData("blocks.7.att.r_k", "model.layers.7.attn.r_k", false)]
+    [InlineData("blocks.7.ffn.x_k", "model.layers.7.ffn.x_k", false)]
+    [InlineData("blocks.7.ffn.value.weight", "model.layers.7.ffn.value.weight", false)]
+    public void Rwkv7OriginalToFlaNames(string original, string fla, bool transposed) =>
+        Assert.Equal((fla, transposed), Rwkv7OriginalNames.HfName(original));
+
     [Fact]
     public void EveryDTypeReadsAsItsSafetensorsTwin()
     {

@@ -57,6 +57,32 @@ public sealed class NormsAndActivationsTests
         Numerics.AssertClose(expected, y, Atol, Rtol, "layer norm");
     }
 
+    [Fact]
+    public void GroupNorm_normalises_each_group_alone_then_applies_the_per_channel_affine()
+    {
+        const int groups = 3, size = 4, width = groups * size;
+        var random = new Random(4);
+        var x = Numerics.Uniform(random, B * T * width, -3, 3);
+        for (int i = 0; i < size; i++) x[i] += 10; // one group with a large mean of its own
+        var w = Numerics.Uniform(random, width);
+        var bias = Numerics.Uniform(random, width);
+        const float eps = 64e-5f;
+        var weights = new MemoryTensors().Add("gn.weight", w, width).Add("gn.bias", bias, width);
+        var y = RunUnary(new GraphBuilder("gn", weights: weights.Puller()), x, width, (b, v) => b.GroupNorm(v, "gn.weight", "gn.bias", groups, size, eps));
+
+        var expected = new double[x.Length];
+        for (int row = 0; row < B * T; row++)
+            for (int g = 0; g < groups; g++)
+            {
+                int o = row * width + g * size;
+                double mean = 0, variance = 0;
+                for (int i = 0; i < size; i++) mean += x[o + i] / (double)size;
+                for (int i = 0; i < size; i++) variance += Math.Pow(x[o + i] - mean, 2) / size;
+                for (int i = 0; i < size; i++) expected[o + i] = (x[o + i] - mean) / Math.Sqrt(variance + eps) * w[g * size + i] + bias[g * size + i];
+            }
+        Numerics.AssertClose(expected, y, Atol, Rtol, "group norm");
+    }
+
     public static TheoryData<string> Activations => ["gelu_pytorch_tanh", "gelu", "silu", "relu"];
 
     [Theory]

@@ -10,7 +10,7 @@ namespace Recur.Tests.Generation;
 /// </summary>
 public sealed class GreedyGenerationTests
 {
-    public static TheoryData<string> Cases => ["rwkv", "mamba", "mamba2", "falcon_mamba", "gemma", "gemma2", "recurrent_gemma", "jamba", "switch"];
+    public static TheoryData<string> Cases => ["rwkv", "rwkv7", "mamba", "mamba2", "falcon_mamba", "gemma", "gemma2", "recurrent_gemma", "jamba", "switch"];
 
     [Theory]
     [MemberData(nameof(Cases))]

@@ -39,6 +39,37 @@ public sealed class TextGenerationTests
     }
 
     [Fact]
+    public void Rwkv7_with_the_World_vocabulary_takes_text_and_resumes_from_a_saved_state()
+    {
+        using var checkpoint = TempCheckpoint.CopyOf("rwkv7");
+        File.Copy(Path.Combine(GoldenCases.RepositoryRoot, "tests", "data", "rwkv-world", Tokenizer.WorldVocabularyFile),
+            Path.Combine(checkpoint.Path, Tokenizer.WorldVocabularyFile));
+        string package = checkpoint.Path + "-out";
+        Assert.Equal(0, CliRunner.Run("convert", checkpoint.Path, "-o", package, "--quiet").Exit);
+        Assert.Equal(Tokenizer.WorldVocabularyFile, JsonNode.Parse(File.ReadAllText(Path.Combine(package, "recur.json")))!["tokenizer"]!.GetValue<string>());
+        // The tiny model knows 260 ids: single-byte tokens (id = byte + 1) are inside it.
+        Assert.Equal("[82,71]", CliRunner.Run("tokenize", package, "--text", "QF").Out.Trim());
+
+        int[] Generate(params string[] args)
+        {
+            var result = CliRunner.Run(["generate", package, "--ignore-eos", "--json", .. args]);
+            Assert.True(result.Exit == 0, result.ToString());
+            return JsonNode.Parse(result.Out)!.AsArray()[0]!["ids"]!.AsArray().Select(n => (int)n!.GetValue<long>()).ToArray();
+        }
+        var whole = Generate("--prompt", "QF", "--max-new-tokens", "12");
+        Assert.Equal(whole, Generate("--ids", "82 71", "--max-new-tokens", "12"));
+        // The saved state has seen the prompt and every new token but the last, which the resumed run feeds first.
+        string saved = Path.Combine(checkpoint.Path, "state.safetensors");
+        var first = Generate("--prompt", "QF", "--max-new-tokens", "5", "--save-state", saved);
+        Assert.Equal(whole[..5], first);
+        Assert.Equal(whole[5..], Generate("--load-state", saved, "--ids", first[^1].ToString(System.Globalization.CultureInfo.InvariantCulture), "--max-new-tokens", "7"));
+
+        var streamed = CliRunner.Run("generate", package, "--prompt", "QF", "--max-new-tokens", "12", "--ignore-eos");
+        Assert.True(streamed.Exit == 0, streamed.ToString());
+        Assert.Equal("QF" + Tokenizer.FromFile(package).Decode(whole), streamed.Out.TrimEnd('\n'));
+    }
+
+    [Fact]
     public void Tokenize_verb_prints_ids_as_json_and_decodes_them_back()
     {
         string file = Path.Combine(Path.GetTempPath(), $"recur-tok-{Guid.NewGuid():N}.json");
