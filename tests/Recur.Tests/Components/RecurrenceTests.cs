@@ -91,6 +91,29 @@ public sealed class RecurrenceTests
     }
 
     [Theory]
+    [InlineData(59, false)]
+    [InlineData(61, true)]
+    public void Wkv_in_chunks_falls_back_to_the_scan_only_when_keys_spread_too_far(double spread, bool falls)
+    {
+        // One row's own exponent u + k_t lies `spread` below its chunk's largest key: past GraphBuilder.MaxKeySpread the chunked
+        // form would flush that row's weights, so it runs the Scan over positions, bit for bit; within it, its own arithmetic.
+        Assert.Equal(60f, GraphBuilder.MaxKeySpread);
+        var random = new Random(17);
+        const int t = 8;
+        var (k, v, u, w) = Inputs(random, t, keyLow: -1, keyHigh: 1);
+        Array.Fill(u, 0f);
+        k[3 * A] = (float)(k[2 * A] + spread);                 // row 0, positions 2 and 3 of the first chunk of 4, channel 0
+        k[2 * A] = k[3 * A] - (float)spread;
+        using var scan = WkvGraph(null);
+        using var chunked = WkvGraph(4);
+        var expected = RunWkv(scan, t, k, v, u, w, FreshNum, FreshDen, FreshMax)["out"].Floats;
+        var actual = RunWkv(chunked, t, k, v, u, w, FreshNum, FreshDen, FreshMax)["out"].Floats;
+        Numerics.AssertClose(expected, actual, Atol, what: "out");
+        Assert.Equal(falls, expected.AsSpan().SequenceEqual(actual));
+        CheckAgainstReference(chunked, t, k, v, u, w, FreshNum, FreshDen, FreshMax);
+    }
+
+    [Theory]
     [MemberData(nameof(Chunks))]
     public void Wkv_whole_sequence_equals_two_calls_passing_the_state(int? chunk)
     {
