@@ -24,8 +24,11 @@ public sealed class Rwkv : IArchitecture
     public string ModelType => "rwkv";
     public string HfClass => "RwkvForCausalLM";
 
-    /// <summary>Positions per chunk of the parallel WKV (ExportOptions.WkvChunk); 0 is the Scan over positions.</summary>
-    public const int DefaultWkvChunk = 16;
+    /// <summary>
+    /// Positions per chunk of the parallel WKV (ExportOptions.WkvChunk); 0 is the Scan over positions, the default: on CPU
+    /// the chunked form measured no faster (docs/PERFORMANCE.md); 16-32 is where it came closest.
+    /// </summary>
+    public const int DefaultWkvChunk = 0;
 
     /// <summary>The RwkvConfig fields the graph depends on.</summary>
     private sealed record Config(int Vocab, int Hidden, int AttentionHidden, int Intermediate, int Layers, float Epsilon, int RescaleEvery, bool TieEmbeddings,

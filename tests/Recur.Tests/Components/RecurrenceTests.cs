@@ -75,8 +75,8 @@ public sealed class RecurrenceTests
     [Fact]
     public void Wkv_keys_spread_wider_than_float32_exp_and_fast_decay_stay_exact_in_chunks()
     {
-        // Keys from -100 to 100 and decays to e^-30 per step: within one chunk, weights span far more than float32's exp range,
-        // so only a shift per output row (not per chunk) keeps every row's largest weight at 1.
+        // Keys from -100 to 100 and decays to e^-30 per step: within one chunk, weights span far more than float32's exp range
+        // (the chunked form hands such a prompt to the Scan over positions).
         var random = new Random(13);
         const int t = 12;
         var k = Numerics.Uniform(random, B * t * A, -100, 100);
