@@ -22,6 +22,8 @@ public sealed record ConvertOptions
     /// <summary>Integer matrix weights (int8 / int4); null keeps them in <see cref="MatrixWeightType"/>.</summary>
     public WeightQuantization? Quantization { get; init; }
     public int Opset { get; init; } = GraphBuilder.DefaultOpset;
+    /// <summary>RWKV-4 only: positions per chunk of the parallel WKV, 0 for the Scan over positions; null for the default.</summary>
+    public int? WkvChunk { get; init; }
     public ExternalDataMode ExternalData { get; init; } = ExternalDataMode.Auto;
     /// <summary>Replace an existing folder that is not a Recur package.</summary>
     public bool Force { get; init; }
@@ -67,12 +69,16 @@ public static class Converter
 
         var (config, inferredConfig) = LoadConfig(source, progress);
         var architecture = Registry.Find(config.ModelType, config.Path);
+        if (options.WkvChunk is int chunk && (chunk < 0 || architecture is not Rwkv))
+            throw new ArgumentException(chunk < 0 ? $"--wkv-chunk {chunk}: expected 0 (the Scan over positions) or a positive chunk length"
+                : $"--wkv-chunk: applies to RWKV-4 (model_type rwkv), but {config.Path} is model_type {config.ModelType}");
         using var checkpoint = Checkpoint.Open(source);
         var weights = new WeightPuller(Renamed(checkpoint, config, source), source);
         progress?.Invoke($"building {architecture.HfClass} graph from {source}");
         var model = architecture.Build(config, weights, new ExportOptions
         {
             Opset = options.Opset, MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization,
+            WkvChunk = options.WkvChunk,
         });
         RefuseUnused(weights, source);
 

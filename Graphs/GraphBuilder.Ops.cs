@@ -106,6 +106,7 @@ public sealed partial class GraphBuilder
     public Value ReduceMean(Value x, long[] axes, bool keepDims = true) => Reduce("ReduceMean", x, axes, keepDims, attributeAxesBelow: 18);
     public Value ReduceSum(Value x, long[] axes, bool keepDims = true) => Reduce("ReduceSum", x, axes, keepDims, attributeAxesBelow: 13);
     public Value ReduceMax(Value x, long[] axes, bool keepDims = true) => Reduce("ReduceMax", x, axes, keepDims, attributeAxesBelow: 18);
+    public Value ReduceMin(Value x, long[] axes, bool keepDims = true) => Reduce("ReduceMin", x, axes, keepDims, attributeAxesBelow: 18);
 
     private Value Reduce(string op, Value x, long[] axes, bool keepDims, int attributeAxesBelow)
     {
@@ -441,7 +442,8 @@ public sealed partial class GraphBuilder
         return Emit1("ScatterND", [data, indices, updates], data.Type, data.Shape, attrs);
     }
 
-    public Value Pad(Value x, long[] pads, float value = 0f)
+    /// <summary>Pad with a constant, or with "edge" (each border value repeated).</summary>
+    public Value Pad(Value x, long[] pads, float value = 0f, string mode = "constant")
     {
         IReadOnlyList<Dim>? shape = null;
         if (x.Shape is not null)
@@ -449,7 +451,8 @@ public sealed partial class GraphBuilder
             if (pads.Length != 2 * x.Rank) throw Error("Pad", $"{pads.Length} pads for {x}");
             shape = x.Shape.Select((d, i) => d.IsFixed ? (Dim)(d.Size!.Value + pads[i] + pads[i + x.Rank]) : Dim.Unknown).ToList();
         }
-        return Emit1("Pad", [x, Ints(pads), ScalarLike(x, value)], x.Type, shape);
+        return mode == "constant" ? Emit1("Pad", [x, Ints(pads), ScalarLike(x, value)], x.Type, shape)
+            : Emit1("Pad", [x, Ints(pads)], x.Type, shape, [Attr("mode", mode)]);
     }
 
     /// <summary>Pad with pads computed in the graph (1-D int64 [2 * rank]: begins, then ends); padded dims become unknown.</summary>

@@ -78,7 +78,18 @@ public sealed partial class GraphBuilder
     /// Returns the final states followed by the stacked per-step outputs, as Scan does.
     /// </summary>
     public Value[] ScanOrSingleStep(IReadOnlyList<Value> initialStates, IReadOnlyList<Value> scanInputs, int[] scanInputAxes,
-        Func<GraphBuilder, IReadOnlyList<Value>, IReadOnlyList<Value>, ScanStep> body, int[]? scanOutputAxes = null)
+        Func<GraphBuilder, IReadOnlyList<Value>, IReadOnlyList<Value>, ScanStep> body, int[]? scanOutputAxes = null) =>
+        SingleStepOr(initialStates, scanInputs, scanInputAxes, body, scanOutputAxes,
+            otherwise => otherwise.Scan(initialStates, scanInputs, scanInputAxes, body, scanOutputAxes));
+
+    /// <summary>
+    /// If(length == 1) then <paramref name="body"/> once as plain nodes, else <paramref name="severalSteps"/>: a Scan
+    /// (<see cref="ScanOrSingleStep"/>) or a parallel form of the same recurrence that returns what the Scan would
+    /// (the final states, then the per-step outputs stacked along <paramref name="scanOutputAxes"/>).
+    /// </summary>
+    public Value[] SingleStepOr(IReadOnlyList<Value> initialStates, IReadOnlyList<Value> scanInputs, int[] scanInputAxes,
+        Func<GraphBuilder, IReadOnlyList<Value>, IReadOnlyList<Value>, ScanStep> body, int[]? scanOutputAxes,
+        Func<GraphBuilder, IReadOnlyList<Value>> severalSteps)
     {
         if (scanInputs.Count == 0) throw Error("Scan", "needs at least one scan input");
         if (scanInputAxes.Length != scanInputs.Count) throw Error("Scan", "one axis per scan input");
@@ -91,7 +102,7 @@ public sealed partial class GraphBuilder
                 var outAxes = scanOutputAxes ?? new int[step.Outputs.Count];
                 return [.. step.States, .. step.Outputs.Select((y, i) => then.Unsqueeze(y, outAxes[i]))];
             },
-            otherwise => otherwise.Scan(initialStates, scanInputs, scanInputAxes, body, scanOutputAxes));
+            severalSteps);
     }
 
     /// <summary>

@@ -11,6 +11,8 @@ public sealed record ExportOptions
     public TensorDType MatrixWeightType { get; init; } = TensorDType.Float32;
     /// <summary>Integer matrix weights (int8 / int4 through MatMulNBits) instead of float ones; null for float.</summary>
     public WeightQuantization? Quantization { get; init; }
+    /// <summary>RWKV-4: positions per chunk of the parallel WKV for prompts, 0 for the Scan over positions; null for the default.</summary>
+    public int? WkvChunk { get; init; }
 }
 
 /// <summary>One graph of a package: "decoder" (every model) or "encoder" (encoder-decoder models).</summary>

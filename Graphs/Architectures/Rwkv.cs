@@ -24,10 +24,17 @@ public sealed class Rwkv : IArchitecture
     public string ModelType => "rwkv";
     public string HfClass => "RwkvForCausalLM";
 
+    /// <summary>
+    /// Positions per chunk of the parallel WKV (ExportOptions.WkvChunk); 0 is the Scan over positions, the default: on CPU
+    /// the chunked form measured no faster (docs/PERFORMANCE.md); 16-32 is where it came closest.
+    /// </summary>
+    public const int DefaultWkvChunk = 0;
+
     /// <summary>The RwkvConfig fields the graph depends on.</summary>
-    private sealed record Config(int Vocab, int Hidden, int AttentionHidden, int Intermediate, int Layers, float Epsilon, int RescaleEvery, bool TieEmbeddings)
+    private sealed record Config(int Vocab, int Hidden, int AttentionHidden, int Intermediate, int Layers, float Epsilon, int RescaleEvery, bool TieEmbeddings,
+        int WkvChunk)
     {
-        public static Config Read(ModelConfig c)
+        public static Config Read(ModelConfig c, ExportOptions options)
         {
             int hidden = c.Positive("hidden_size");
             int rescale = c.Int("rescale_every", 6);
@@ -40,13 +47,14 @@ public sealed class Rwkv : IArchitecture
                 Layers: c.Positive("num_hidden_layers"),
                 Epsilon: (float)c.Double("layer_norm_epsilon", 1e-5),
                 RescaleEvery: rescale,
-                TieEmbeddings: c.Bool("tie_word_embeddings", false));
+                TieEmbeddings: c.Bool("tie_word_embeddings", false),
+                WkvChunk: options.WkvChunk ?? DefaultWkvChunk);
         }
     }
 
     public ExportedModel Build(ModelConfig modelConfig, WeightPuller weights, ExportOptions options)
     {
-        var cfg = Config.Read(modelConfig);
+        var cfg = Config.Read(modelConfig, options);
         var b = new GraphBuilder("rwkv", options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
         var ids = b.Input(Contract.InputIds, TensorDType.Int64, "batch", "sequence");
 
@@ -87,7 +95,7 @@ public sealed class Rwkv : IArchitecture
         var max = b.StateInput(layer, "wkv_max", TensorDType.Float32, ["batch", cfg.AttentionHidden], -1e38);
         var u = b.Weight($"{p}.time_first", [cfg.AttentionHidden]);
         var w = b.Weight($"{p}.time_decay", [cfg.AttentionHidden], fold: d => -MathF.Exp(d)); // folded at conversion: w = -exp(time_decay)
-        var wkv = b.WkvScan(k, v, u, w, num, den, max);
+        var wkv = cfg.WkvChunk > 0 ? b.WkvChunked(k, v, u, w, num, den, max, cfg.WkvChunk) : b.WkvScan(k, v, u, w, num, den, max);
         b.StateOutput(num, wkv.Num);
         b.StateOutput(den, wkv.Den);
         b.StateOutput(max, wkv.Max);

@@ -9,7 +9,9 @@ namespace Recur.Benchmarks;
 /// A/B timing that holds up on a shared machine: both packages are open in one process and every call
 /// alternates between them (prefill A, prefill B, then decode steps A, B, A, B, ...), so load from other
 /// work lands on both alike. Reports per side the median and the 10th percentile of each call's time
-/// (the low percentile approximates the uncontended cost) and the B/A ratios.
+/// (the low percentile approximates the uncontended cost) and the B/A ratios; then the same for the process's CPU time per
+/// call, which other processes' load changes far less than the wall clock (with spinning off, ORT's threads use CPU only
+/// while they work).
 /// <code>
 /// ab PACKAGE_A PACKAGE_B [--rounds N] [--prompt N] [--steps N] [--threads N]
 ///    [--a-config KEY=VALUE]... [--b-config KEY=VALUE]...     (ONNX Runtime session config entries per side)
@@ -56,6 +58,8 @@ internal static class PairedComparison
             var next = Packages.Ids(1, vocab, seed: 7);
             var prefill = new[] { new List<double>(), new List<double>() };
             var decode = new[] { new List<double>(), new List<double>() };
+            var prefillCpu = new[] { new List<double>(), new List<double>() };
+            var decodeCpu = new[] { new List<double>(), new List<double>() };
             var clock = new Stopwatch();
             for (int r = 0; r < rounds + 1; r++) // round 0 warms up
             {
@@ -65,18 +69,22 @@ internal static class PairedComparison
                     for (int k = 0; k < 2; k++)
                     {
                         int s = (r + k) % 2; // alternate which side goes first
+                        double cpu = CpuMilliseconds();
                         clock.Restart();
                         runners[s].ForwardLast(states[s], ids, prompt);
                         if (r > 0) prefill[s].Add(clock.Elapsed.TotalMilliseconds);
+                        if (r > 0) prefillCpu[s].Add(CpuMilliseconds() - cpu);
                     }
                     for (int t = 0; t < steps; t++)
                     {
                         for (int k = 0; k < 2; k++)
                         {
                             int s = (r + t + k) % 2;
+                            double cpu = CpuMilliseconds();
                             clock.Restart();
                             runners[s].ForwardLast(states[s], next, 1);
                             if (r > 0) decode[s].Add(clock.Elapsed.TotalMilliseconds);
+                            if (r > 0) decodeCpu[s].Add(CpuMilliseconds() - cpu);
                         }
                     }
                 }
@@ -93,6 +101,8 @@ internal static class PairedComparison
             }
             Report("prefill", prefill, prompt);
             Report("decode", decode, 1);
+            Report("prefill cpu", prefillCpu, prompt);
+            Report("decode cpu", decodeCpu, 1);
             return 0;
         }
         finally
@@ -100,6 +110,14 @@ internal static class PairedComparison
             foreach (var runner in runners) runner.Dispose();
         }
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    private struct TimeSpec { public long Seconds; public long Nanoseconds; }
+
+    /// <summary>CPU time of every thread of this process (CLOCK_PROCESS_CPUTIME_ID, Linux), in ms.</summary>
+    private static double CpuMilliseconds() => ClockGetTime(2, out var t) == 0 ? t.Seconds * 1e3 + t.Nanoseconds / 1e6 : double.NaN;
 
     private static void Report(string what, List<double>[] times, int tokens)
     {
@@ -110,6 +128,6 @@ internal static class PairedComparison
         }
         double aMedian = Quantile(times[0], 0.5), bMedian = Quantile(times[1], 0.5), aLow = Quantile(times[0], 0.1), bLow = Quantile(times[1], 0.1);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{what,-8} A median {aMedian,8:F3} ms ({tokens * 1000 / aMedian,8:F1} tok/s) p10 {aLow,8:F3} ms | B median {bMedian,8:F3} ms ({tokens * 1000 / bMedian,8:F1} tok/s) p10 {bLow,8:F3} ms | B/A time: median {bMedian / aMedian:F3}, p10 {bLow / aLow:F3}  (n={times[0].Count})"));
+            $"{what,-11} A median {aMedian,8:F3} ms ({tokens * 1000 / aMedian,8:F1} tok/s) p10 {aLow,8:F3} ms | B median {bMedian,8:F3} ms ({tokens * 1000 / bMedian,8:F1} tok/s) p10 {bLow,8:F3} ms | B/A time: median {bMedian / aMedian:F3}, p10 {bLow / aLow:F3}  (n={times[0].Count})"));
     }
 }

@@ -21,6 +21,7 @@ internal static class ConvertCommand
         var opset = new Option<int>("--opset") { Description = $"ONNX opset ({GraphBuilder.MinOpset}-{GraphBuilder.MaxOpset})", DefaultValueFactory = _ => GraphBuilder.DefaultOpset };
         var external = new Option<string>("--external-data") { Description = "Weights in model.onnx.data: auto (past 1 GiB), always, never", DefaultValueFactory = _ => "auto" };
         external.AcceptOnlyFromAmong("auto", "always", "never");
+        var wkvChunk = new Option<int?>("--wkv-chunk") { Description = $"RWKV-4: positions per chunk of the parallel WKV for prompts, 0 for the Scan over positions (default {Graphs.Architectures.Rwkv.DefaultWkvChunk})" };
         var force = new Option<bool>("--force") { Description = "Replace an output folder that is not a Recur package" };
         var noVerify = new Option<bool>("--no-verify") { Description = "Skip loading the package in ONNX Runtime after writing it" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
@@ -28,7 +29,7 @@ internal static class ConvertCommand
 
         var command = new Command("convert", "Convert a Hugging Face checkpoint folder into a Recur package (ONNX graph with explicit state + recur.json)")
         {
-            checkpoint, output, revision, dtype, blockSize, zeroPoints, headBits, accuracy, opset, external, force, noVerify, quiet,
+            checkpoint, output, revision, dtype, blockSize, zeroPoints, headBits, accuracy, opset, external, wkvChunk, force, noVerify, quiet,
         };
         runtime.AddTo(command);
         command.SetAction(result => Verbs.Guard(context, () => ConvertExecution.Run(new ConvertRequest(
@@ -36,6 +37,7 @@ internal static class ConvertCommand
             result.GetValue(external)!, result.GetValue(force), !result.GetValue(noVerify), result.GetValue(quiet), result.GetValue(revision))
             {
                 BlockSize = result.GetValue(blockSize), ZeroPoints = result.GetValue(zeroPoints), AccuracyLevel = result.GetValue(accuracy), HeadBits = result.GetValue(headBits),
+                WkvChunk = result.GetValue(wkvChunk),
             }, runtime, result, context)));
         return command;
     }
@@ -47,4 +49,5 @@ internal sealed record ConvertRequest(string Checkpoint, string Output, string D
     public bool ZeroPoints { get; init; }
     public int AccuracyLevel { get; init; } = 4;
     public int? HeadBits { get; init; }
+    public int? WkvChunk { get; init; }
 }

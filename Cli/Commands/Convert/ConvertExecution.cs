@@ -24,6 +24,7 @@ internal static class ConvertExecution
             MatrixWeightType = request.DType switch { "fp16" => TensorDType.Float16, "bf16" => TensorDType.BFloat16, _ => TensorDType.Float32 },
             Quantization = quantization,
             Opset = request.Opset,
+            WkvChunk = request.WkvChunk,
             ExternalData = request.ExternalData switch { "always" => ExternalDataMode.Always, "never" => ExternalDataMode.Never, _ => ExternalDataMode.Auto },
             Force = request.Force,
         };

@@ -6,8 +6,9 @@ using Recur.Tests.Support;
 namespace Recur.Tests.Components;
 
 /// <summary>
-/// TokenShift and RWKV-4's WKV scan against a double loop over the unscaled recurrence
-/// (num_t = e^w num_{t-1} + e^k_t v_t, out_t = (num + e^(u+k_t) v_t) / (den + e^(u+k_t))), which needs no running max in double.
+/// TokenShift and RWKV-4's WKV, as a Scan over positions (chunk null) and in parallel chunks, against a double loop over the
+/// unscaled recurrence (num_t = e^w num_{t-1} + e^k_t v_t, out_t = (num + e^(u+k_t) v_t) / (den + e^(u+k_t))), which needs no
+/// running max in double.
 /// </summary>
 public sealed class RecurrenceTests
 {
@@ -24,48 +25,102 @@ public sealed class RecurrenceTests
     // The -1e38 a fresh state starts its running max at (Hugging Face's value), so the first step's max is u + k.
     private static readonly float[] FreshMax = Enumerable.Repeat(-1e38f, B * A).ToArray();
 
+    // Chunk lengths: the Scan (null), 1, one that divides 6 and 12, ones that do not (4, 5), one longer than every sequence here (16).
+    public static TheoryData<int?> Chunks => new() { null, 1, 2, 3, 4, 5, 16 };
+
+    public static TheoryData<int, int?> LengthsAndChunks()
+    {
+        var data = new TheoryData<int, int?>();
+        foreach (int t in new[] { 1, 6, 12 })
+            foreach (int? chunk in Chunks) data.Add(t, chunk);
+        return data;
+    }
+
     [Theory]
-    [InlineData(1)]
-    [InlineData(6)]
-    public void Wkv_from_a_fresh_state_matches_the_unscaled_recurrence(int t)
+    [MemberData(nameof(LengthsAndChunks))]
+    public void Wkv_from_a_fresh_state_matches_the_unscaled_recurrence(int t, int? chunk)
     {
         var random = new Random(11 + t);
         var (k, v, u, w) = Inputs(random, t, keyLow: -1, keyHigh: 1);
-        using var graph = WkvGraph();
+        using var graph = WkvGraph(chunk);
         CheckAgainstReference(graph, t, k, v, u, w, FreshNum, FreshDen, FreshMax);
     }
 
-    [Fact]
-    public void Wkv_continues_from_a_given_state()
+    [Theory]
+    [MemberData(nameof(Chunks))]
+    public void Wkv_continues_from_a_given_state(int? chunk)
     {
         var random = new Random(5);
-        const int t = 4;
+        const int t = 7;
         var (k, v, u, w) = Inputs(random, t, keyLow: -1, keyHigh: 1);
         var num = Numerics.Uniform(random, B * A);
         var den = Numerics.Uniform(random, B * A, 0.5, 2);
         var max = Numerics.Uniform(random, B * A, -2, 2);
-        using var graph = WkvGraph();
+        using var graph = WkvGraph(chunk);
         CheckAgainstReference(graph, t, k, v, u, w, num, den, max);
     }
 
-    [Fact]
-    public void Wkv_keys_too_large_for_float32_exp_stay_finite_through_the_running_max()
+    [Theory]
+    [MemberData(nameof(Chunks))]
+    public void Wkv_keys_too_large_for_float32_exp_stay_finite_through_the_running_max(int? chunk)
     {
         // e^100 overflows float32 (max ~e^88.7); only the running max keeps the graph finite. The double reference does not need it.
         var random = new Random(7);
-        const int t = 5;
+        const int t = 9;
         var (k, v, u, w) = Inputs(random, t, keyLow: 60, keyHigh: 100);
-        using var graph = WkvGraph();
+        using var graph = WkvGraph(chunk);
         CheckAgainstReference(graph, t, k, v, u, w, FreshNum, FreshDen, FreshMax);
     }
 
     [Fact]
-    public void Wkv_whole_sequence_equals_two_chunks_passing_the_state()
+    public void Wkv_keys_spread_wider_than_float32_exp_and_fast_decay_stay_exact_in_chunks()
+    {
+        // Keys from -100 to 100 and decays to e^-30 per step: within one chunk, weights span far more than float32's exp range
+        // (the chunked form hands such a prompt to the Scan over positions).
+        var random = new Random(13);
+        const int t = 12;
+        var k = Numerics.Uniform(random, B * t * A, -100, 100);
+        var v = Numerics.Uniform(random, B * t * A);
+        var u = Numerics.Uniform(random, A, -1, 1);
+        var w = Numerics.Uniform(random, A, -30, -0.01);
+        foreach (int? chunk in new int?[] { null, 4, 5, 16 })
+        {
+            using var graph = WkvGraph(chunk);
+            CheckAgainstReference(graph, t, k, v, u, w, FreshNum, FreshDen, FreshMax);
+        }
+    }
+
+    [Theory]
+    [InlineData(59, false)]
+    [InlineData(61, true)]
+    public void Wkv_in_chunks_falls_back_to_the_scan_only_when_keys_spread_too_far(double spread, bool falls)
+    {
+        // One row's own exponent u + k_t lies `spread` below its chunk's largest key: past GraphBuilder.MaxKeySpread the chunked
+        // form would flush that row's weights, so it runs the Scan over positions, bit for bit; within it, its own arithmetic.
+        Assert.Equal(60f, GraphBuilder.MaxKeySpread);
+        var random = new Random(17);
+        const int t = 8;
+        var (k, v, u, w) = Inputs(random, t, keyLow: -1, keyHigh: 1);
+        Array.Fill(u, 0f);
+        k[3 * A] = (float)(k[2 * A] + spread);                 // row 0, positions 2 and 3 of the first chunk of 4, channel 0
+        k[2 * A] = k[3 * A] - (float)spread;
+        using var scan = WkvGraph(null);
+        using var chunked = WkvGraph(4);
+        var expected = RunWkv(scan, t, k, v, u, w, FreshNum, FreshDen, FreshMax)["out"].Floats;
+        var actual = RunWkv(chunked, t, k, v, u, w, FreshNum, FreshDen, FreshMax)["out"].Floats;
+        Numerics.AssertClose(expected, actual, Atol, what: "out");
+        Assert.Equal(falls, expected.AsSpan().SequenceEqual(actual));
+        CheckAgainstReference(chunked, t, k, v, u, w, FreshNum, FreshDen, FreshMax);
+    }
+
+    [Theory]
+    [MemberData(nameof(Chunks))]
+    public void Wkv_whole_sequence_equals_two_calls_passing_the_state(int? chunk)
     {
         var random = new Random(3);
         const int t = 7, first = 3;
         var (k, v, u, w) = Inputs(random, t, keyLow: -2, keyHigh: 2);
-        using var graph = WkvGraph();
+        using var graph = WkvGraph(chunk);
         var whole = RunWkv(graph, t, k, v, u, w, FreshNum, FreshDen, FreshMax);
         var a = RunWkv(graph, first, SliceT(k, t, 0, first), SliceT(v, t, 0, first), u, w, FreshNum, FreshDen, FreshMax);
         var b = RunWkv(graph, t - first, SliceT(k, t, first, t), SliceT(v, t, first, t), u, w,
@@ -77,10 +132,12 @@ public sealed class RecurrenceTests
             Array.Copy(a["out"].Floats, r * first * A, chunked, r * t * A, first * A);
             Array.Copy(b["out"].Floats, r * (t - first) * A, chunked, (r * t + first) * A, (t - first) * A);
         }
-        // The same float32 steps in the same order: equal up to the last ulp.
-        Numerics.AssertClose(whole["out"].Floats, chunked, 1e-6, what: "out");
+        // The Scan takes the same float32 steps in the same order: equal up to the last ulp. In chunks the sums group
+        // differently per split: a few ulps of the weighted mean, and of the scaled state.
+        double tolerance = chunk is null ? 1e-6 : 1e-5;
+        Numerics.AssertClose(whole["out"].Floats, chunked, tolerance, what: "out");
         foreach (var name in new[] { "num_out", "den_out", "max_out" })
-            Numerics.AssertClose(whole[name].Floats, b[name].Floats, 0, 1e-6, name);
+            Numerics.AssertClose(whole[name].Floats, b[name].Floats, 0, tolerance, name);
     }
 
     [Theory]
@@ -122,16 +179,18 @@ public sealed class RecurrenceTests
          // w = -exp(time_decay): negative, a decay per step of e^w.
          Numerics.Uniform(random, A, -2, -0.05));
 
-    private static GraphRun WkvGraph()
+    /// <summary>The WKV as a Scan over positions (chunk null) or in chunks of that many positions.</summary>
+    private static GraphRun WkvGraph(int? chunk)
     {
         var b = new GraphBuilder("wkv");
         Value In(string name, params Dim[] shape) => b.Input(name, TensorDType.Float32, shape);
-        var (output, num, den, max) = b.WkvScan(In("k", B, "sequence", A), In("v", B, "sequence", A), In("u", A), In("w", A),
-            In("num", B, A), In("den", B, A), In("max", B, A));
+        Value k = In("k", B, "sequence", A), v = In("v", B, "sequence", A), u = In("u", A), w = In("w", A);
+        Value num = In("num", B, A), den = In("den", B, A), max = In("max", B, A);
+        var (output, numOut, denOut, maxOut) = chunk is int c ? b.WkvChunked(k, v, u, w, num, den, max, c) : b.WkvScan(k, v, u, w, num, den, max);
         b.Output(output, "out");
-        b.Output(num, "num_out");
-        b.Output(den, "den_out");
-        b.Output(max, "max_out");
+        b.Output(numOut, "num_out");
+        b.Output(denOut, "den_out");
+        b.Output(maxOut, "max_out");
         return GraphRun.Open(b);
     }
 
