@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace Recur.Runtime.Tokenizers;
@@ -152,7 +153,10 @@ internal static class TokenizerJsonReader
             if (entry.ValueKind != JsonValueKind.Array || entry.GetArrayLength() != 2
                 || entry[0].ValueKind != JsonValueKind.String || entry[1].ValueKind != JsonValueKind.Number)
                 throw vocabJson.Item(vocabulary.Count, entry).Malformed("a Unigram vocabulary entry must be [piece, score]");
-            vocabulary.Add((entry[0].GetString()!, entry[1].GetDouble()));
+            // The score as Hugging Face reads it (not correctly rounded): ties between segmentations depend on its last bit.
+            if (!SerdeJsonNumber.TryParse(JsonMarshal.GetRawUtf8Value(entry[1]), out var score))
+                throw vocabJson.Item(vocabulary.Count, entry).Malformed($"the score {entry[1].GetRawText()} is out of range");
+            vocabulary.Add((entry[0].GetString()!, score));
         }
         var unkId = model.OptionalInt32("unk_id");
         if (unkId >= vocabulary.Count)
