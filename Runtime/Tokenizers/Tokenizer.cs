@@ -213,6 +213,11 @@ public sealed class Tokenizer
             {
                 throw new InvalidDataException($"Malformed tokenizer config '{path}': not valid JSON ({e.Message}).", e);
             }
+            catch (InvalidOperationException e)
+            {
+                // What System.Text.Json raises for a string that is not UTF-8 or has an unpaired surrogate escape.
+                throw new InvalidDataException($"Malformed tokenizer config '{path}': a token name is not valid Unicode ({e.Message}).", e);
+            }
         }
 
         private static string? Name(JsonElement root, string key) =>
