@@ -21,15 +21,17 @@ public sealed class Tokenizer
     private static readonly string[] PadNames = ["<pad>", "<|padding|>", "[PAD]", "<|pad|>"];
 
     private readonly TokenizerParts parts;
+    private readonly string file;
     private readonly Dictionary<int, AddedToken> addedById = [];
     private readonly Dictionary<string, int> addedByContent = new(StringComparer.Ordinal);
     private readonly HashSet<string> specialContents = new(StringComparer.Ordinal);
     private readonly AddedTokenMatcher rawMatcher;
     private readonly AddedTokenMatcher normalizedMatcher;
 
-    private Tokenizer(TokenizerParts parts, SpecialTokenNames configured)
+    private Tokenizer(TokenizerParts parts, SpecialTokenNames configured, string file)
     {
         this.parts = parts;
+        this.file = file;
         foreach (var token in parts.AddedTokens)
         {
             addedById[token.Id] = token;
@@ -75,7 +77,7 @@ public sealed class Tokenizer
             throw new FileNotFoundException($"No tokenizer file at '{file}'.", file);
         var parts = TokenizerJsonReader.Read(file);
         var config = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file))!, "tokenizer_config.json");
-        return new Tokenizer(parts, File.Exists(config) ? SpecialTokenNames.Read(config) : default);
+        return new Tokenizer(parts, File.Exists(config) ? SpecialTokenNames.Read(config) : default, file);
     }
 
     /// <summary>The token ids of <paramref name="text"/>, with the model's special tokens when asked.</summary>
@@ -121,7 +123,7 @@ public sealed class Tokenizer
                 continue;
             if (parts.PreTokenizer is null)
             {
-                parts.Model.Tokenize(piece.Text, sequence);
+                TokenizeWord(piece.Text, sequence);
                 continue;
             }
             words.Clear();
@@ -129,12 +131,25 @@ public sealed class Tokenizer
             foreach (var word in words)
             {
                 if (word.Text.Length > 0)
-                    parts.Model.Tokenize(word.Text, sequence);
+                    TokenizeWord(word.Text, sequence);
             }
         }
 
         parts.PostProcessor?.Process(sequence, addSpecialTokens);
         destination.AddRange(sequence);
+    }
+
+    // A model fails only on a file that lacks what the text needs (an unk token), so the error names the file.
+    private void TokenizeWord(string word, List<int> ids)
+    {
+        try
+        {
+            parts.Model.Tokenize(word, ids);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"Tokenizer file '{file}': {e.Message}", e);
+        }
     }
 
     /// <summary>The text of <paramref name="ids"/>; ids the tokenizer does not know are skipped.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using System.Text.Json.Nodes;
 using Recur.Tests.Support;
 
 namespace Recur.Tests.Tokenizers;
@@ -129,6 +130,116 @@ public sealed class HostileTokenizerFileTests : IDisposable
         AssertOneLineError("timeout", result, path, "pre_tokenizer Split regex pattern \"(a|aa)+(?=b)\"");
         Assert.Contains("$.pre_tokenizer.pattern.Regex", result.Err);
         Assert.Contains("took more than", result.Err);
+    }
+
+    // Files that use most components, each with every value in turn replaced by a value of another kind.
+    public static TheoryData<string> MutationBases =>
+    [
+        """
+        {"added_tokens": [{"id": 6, "content": "<s>", "single_word": false, "lstrip": true, "rstrip": false, "normalized": false, "special": true}],
+         "normalizer": {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"}, {"type": "Strip", "strip_left": true, "strip_right": false},
+           {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}, {"type": "Prepend", "prepend": "\u2581"},
+           {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": false}]},
+         "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\p{N}+"}, "behavior": "Isolated", "invert": false},
+           {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": true}, {"type": "Digits", "individual_digits": true},
+           {"type": "Punctuation", "behavior": "Contiguous"}, {"type": "CharDelimiterSplit", "delimiter": "x"}]},
+         "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+           "special_tokens": {"<s>": {"id": "<s>", "ids": [6], "tokens": ["<s>"]}}},
+         "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "ByteFallback"},
+           {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}, {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always"}]},
+         "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "\u2581": 3, "1": 4, "!": 5}, "merges": ["a b", ["a", "b"]], "unk_token": "a",
+           "continuing_subword_prefix": "", "end_of_word_suffix": "", "fuse_unk": true, "byte_fallback": false, "dropout": null}}
+        """,
+        """
+        {"added_tokens": [{"id": 0, "content": "[UNK]", "special": true}], "normalizer": {"type": "Precompiled", "precompiled_charsmap": null},
+         "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+         "post_processor": {"type": "BertProcessing", "sep": ["[UNK]", 0], "cls": ["[UNK]", 0]},
+         "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
+         "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+           "vocab": {"[UNK]": 0, "a": 1, "##b": 2}}}
+        """,
+        """
+        {"normalizer": {"type": "Nmt"}, "pre_tokenizer": {"type": "WhitespaceSplit"}, "decoder": {"type": "BPEDecoder", "suffix": "</w>"},
+         "model": {"type": "Unigram", "unk_id": 0, "byte_fallback": true, "vocab": [["<unk>", 0.0], ["a", -1.5], ["b", -2.25], ["ab", -3.0]]}}
+        """,
+    ];
+
+    [Theory]
+    [MemberData(nameof(MutationBases))]
+    public void Every_value_of_another_kind_gives_a_result_or_one_line_naming_the_file(string json)
+    {
+        var path = Path.Combine(folder, "tokenizer.json");
+        var baseline = TokenizeFile(path, json);
+        Assert.True(baseline.Exit == 0, baseline.ToString());
+        JsonNode[] others = [JsonValue.Create(-1), JsonValue.Create(int.MaxValue), JsonValue.Create(0.5), JsonValue.Create("x"),
+            JsonValue.Create(true), new JsonArray(), new JsonObject(), JsonNode.Parse("1e400")!];
+        var runs = 0;
+        foreach (var target in Leaves(JsonNode.Parse(json)!))
+        {
+            foreach (var other in others)
+            {
+                var mutated = JsonNode.Parse(json)!;
+                if (!Replace(mutated, target, other.DeepClone()))
+                    continue;
+                var result = TokenizeFile(path, mutated.ToJsonString());
+                runs++;
+                if (result.Exit == 0)
+                {
+                    var decoded = CliRunner.Run("tokenize", path, "--decode", "0 1 2");
+                    Assert.True(decoded.Exit is 0 or 2, $"{target} = {other.ToJsonString()}: {decoded}");
+                    continue;
+                }
+                AssertOneLineError($"{target} = {other.ToJsonString()}", result, path, "");
+            }
+        }
+        Assert.True(runs > 100, $"only {runs} mutations");
+    }
+
+    // Every value's JSON path (as System.Text.Json.Nodes writes it), objects and arrays included.
+    private static IEnumerable<string> Leaves(JsonNode node)
+    {
+        yield return node.GetPath();
+        var children = node switch
+        {
+            JsonObject o => o.Select(p => p.Value),
+            JsonArray a => a.Take(3), // a few entries of long arrays are enough
+            _ => [],
+        };
+        foreach (var child in children)
+        {
+            if (child is null)
+                continue;
+            foreach (var leaf in Leaves(child))
+                yield return leaf;
+        }
+    }
+
+    private static bool Replace(JsonNode root, string path, JsonNode value)
+    {
+        var stack = new Stack<JsonNode>([root]);
+        while (stack.TryPop(out var node))
+        {
+            if (node.GetPath() == path && node.Parent is { } parent)
+            {
+                if (parent is JsonObject o)
+                    o[node.GetPropertyName()] = value;
+                else
+                    ((JsonArray)parent)[node.GetElementIndex()] = value;
+                return true;
+            }
+            foreach (var child in node switch { JsonObject o => o.Select(p => p.Value), JsonArray a => a, _ => [] })
+            {
+                if (child is not null)
+                    stack.Push(child);
+            }
+        }
+        return false;
+    }
+
+    private static CliRunner.Result TokenizeFile(string path, string json)
+    {
+        File.WriteAllText(path, json);
+        return Tokenize(path, "ab a\u2581b 12! <s>x ab\uFFF0");
     }
 
     private static CliRunner.Result Tokenize(string path, string text)
