@@ -202,6 +202,15 @@ const families = [
       { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] };
     j.model.ignore_merges = true;
   }) },
+  // Regexes without look-arounds run in .NET's non-backtracking engine: its matches must be Oniguruma's
+  // (leftmost, alternatives in order, lazy and greedy loops), here on Llama 3's pattern without \s+(?!\S).
+  { name: 'gpt2-nonbacktracking-split', json: derived(gpt2, (j) => {
+    j.pre_tokenizer = { type: 'Sequence', pretokenizers: [
+      { type: 'Split', pattern: { Regex: LLAMA3_REGEX.replace('|\\s+(?!\\S)', '') }, behavior: 'Isolated', invert: false },
+      { type: 'Split', pattern: { Regex: '\\p{L}{2,}?[aeiou]|\\p{N}+?0|[a-z]|\\p{L}\\p{M}*' }, behavior: 'MergedWithPrevious', invert: false },
+      { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] };
+    j.model.ignore_merges = true;
+  }) },
   { name: 'gpt2-component-zoo', json: derived(gpt2, (j) => {
     j.normalizer = { type: 'Sequence', normalizers: [
       { type: 'NFKD' }, { type: 'Lowercase' }, { type: 'Strip', strip_left: true, strip_right: true },
