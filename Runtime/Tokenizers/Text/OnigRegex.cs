@@ -25,14 +25,14 @@ internal sealed class OnigRegex
     public static readonly TimeSpan MatchTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Regex regex;
-    private readonly string? source;
+    private readonly string description; // what the pattern is and where it comes from, for errors
 
-    private OnigRegex(Regex regex, string pattern, bool isLiteral = false, string? source = null)
+    private OnigRegex(Regex regex, string pattern, bool isLiteral = false, string? description = null)
     {
         this.regex = regex;
         Pattern = pattern;
         IsLiteral = isLiteral;
-        this.source = source;
+        this.description = description ?? $"pattern \"{pattern}\"";
     }
 
     public string Pattern { get; }
@@ -49,10 +49,10 @@ internal sealed class OnigRegex
     /// backreferences and atomic groups; the others run with a match timeout.</remarks>
     public static OnigRegex Create(string pattern, string component, string? source = null)
     {
-        string translated;
+        var description = $"{component} regex pattern \"{pattern}\"{(source is null ? "" : $" ({source})")}";
         try
         {
-            translated = Translate(pattern);
+            var translated = Translate(pattern);
             const RegexOptions options = RegexOptions.CultureInvariant | RegexOptions.Multiline;
             Regex regex;
             try
@@ -63,12 +63,11 @@ internal sealed class OnigRegex
             {
                 regex = new Regex(translated, options | RegexOptions.Compiled, MatchTimeout);
             }
-            return new OnigRegex(regex, pattern, source: $"{component} regex pattern \"{pattern}\"{(source is null ? "" : $" ({source})")}");
+            return new OnigRegex(regex, pattern, description: description);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)
         {
-            throw new NotSupportedException(
-                $"{component} regex pattern \"{pattern}\"{(source is null ? "" : $" ({source})")} is not supported: .NET cannot run it as written ({e.Message})", e);
+            throw new NotSupportedException($"{description} is not supported: .NET cannot run it as written ({e.Message})", e);
         }
     }
 
@@ -86,7 +85,7 @@ internal sealed class OnigRegex
         catch (RegexMatchTimeoutException)
         {
             throw new InvalidDataException(
-                $"The {source} took more than {MatchTimeout.TotalSeconds:0} s on a text of {text.Length} characters: it backtracks without end on such text.");
+                $"The {description} took more than {MatchTimeout.TotalSeconds:0} s on a text of {text.Length} characters: it backtracks without end on such text.");
         }
     }
 
