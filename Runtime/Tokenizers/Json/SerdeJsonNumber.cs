@@ -57,7 +57,8 @@ internal static class SerdeJsonNumber
         }
         if (i < text.Length && text[i] is (byte)'e' or (byte)'E')
         {
-            i++;
+            if (++i == text.Length)
+                return false; // not a JSON number
             var positiveExponent = text[i] != '-';
             if (text[i] is (byte)'+' or (byte)'-')
                 i++;
