@@ -13,7 +13,8 @@ public static class Program
     {
         var root = new RootCommand("Recur: Hugging Face checkpoints of stateful language models to plain ONNX graphs with explicit state, run with ONNX Runtime.");
         foreach (var verb in Verbs.All(context)) root.Subcommands.Add(verb);
-        var parsed = root.Parse(args);
+        // No response files: "--text @channel" is text, never a file to expand.
+        var parsed = root.Parse(ValueAfterOption(root, args), new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parsed.Errors.Count > 0)
         {
             foreach (var error in parsed.Errors) context.Err.WriteLine($"error: {error.Message}");
@@ -21,5 +22,35 @@ public static class Program
             return ExitCodes.BadInput;
         }
         return parsed.Invoke(new InvocationConfiguration { Output = context.Out, Error = context.Err, EnableDefaultExceptionHandler = false });
+    }
+
+    /// <summary>
+    /// An option that needs a value takes the next argument even when it is "--" (as getopt does), so
+    /// `--text --` means the text "--"; System.CommandLine would read it as the end of the options.
+    /// </summary>
+    private static string[] ValueAfterOption(RootCommand root, string[] args)
+    {
+        Command command = root;
+        int start = 0;
+        while (start < args.Length && command.Subcommands.FirstOrDefault(c => c.Name == args[start]) is { } sub)
+        {
+            command = sub;
+            start++;
+        }
+        var needsValue = command.Options.Where(o => o.Arity.MinimumNumberOfValues > 0)
+            .SelectMany(o => o.Aliases.Append(o.Name)).ToHashSet(StringComparer.Ordinal);
+        var result = new List<string>(args[..start]);
+        for (int i = start; i < args.Length; i++)
+        {
+            if (args[i] == "--")
+            {
+                result.AddRange(args[i..]); // the end of the options: the rest stays as it is
+                break;
+            }
+            bool takesDashes = needsValue.Contains(args[i]) && i + 1 < args.Length && args[i + 1] == "--";
+            result.Add(takesDashes ? $"{args[i]}=--" : args[i]);
+            if (takesDashes) i++;
+        }
+        return [.. result];
     }
 }

@@ -21,15 +21,17 @@ public sealed class Tokenizer
     private static readonly string[] PadNames = ["<pad>", "<|padding|>", "[PAD]", "<|pad|>"];
 
     private readonly TokenizerParts parts;
+    private readonly string file;
     private readonly Dictionary<int, AddedToken> addedById = [];
     private readonly Dictionary<string, int> addedByContent = new(StringComparer.Ordinal);
     private readonly HashSet<string> specialContents = new(StringComparer.Ordinal);
     private readonly AddedTokenMatcher rawMatcher;
     private readonly AddedTokenMatcher normalizedMatcher;
 
-    private Tokenizer(TokenizerParts parts, SpecialTokenNames configured)
+    private Tokenizer(TokenizerParts parts, SpecialTokenNames configured, string file)
     {
         this.parts = parts;
+        this.file = file;
         foreach (var token in parts.AddedTokens)
         {
             addedById[token.Id] = token;
@@ -84,7 +86,7 @@ public sealed class Tokenizer
             return FromWorldVocabulary(file);
         var parts = TokenizerJsonReader.Read(file);
         var config = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file))!, "tokenizer_config.json");
-        return new Tokenizer(parts, File.Exists(config) ? SpecialTokenNames.Read(config) : default);
+        return new Tokenizer(parts, File.Exists(config) ? SpecialTokenNames.Read(config) : default, file);
     }
 
     /// <summary>
@@ -97,7 +99,7 @@ public sealed class Tokenizer
         var model = new WorldModel(WorldVocabulary.Read(path));
         if (model.MissingByte() is int b)
             throw new InvalidDataException($"{path}: no entry for the single byte 0x{b:X2}; a World vocabulary has one for every byte");
-        return new Tokenizer(new TokenizerParts(model, null, null, null, new ByteLevelDecoder(), []), default);
+        return new Tokenizer(new TokenizerParts(model, null, null, null, new ByteLevelDecoder(), []), default, path);
     }
 
     /// <summary>The token ids of <paramref name="text"/>, with the model's special tokens when asked.</summary>
@@ -143,7 +145,7 @@ public sealed class Tokenizer
                 continue;
             if (parts.PreTokenizer is null)
             {
-                parts.Model.Tokenize(piece.Text, sequence);
+                TokenizeWord(piece.Text, sequence);
                 continue;
             }
             words.Clear();
@@ -151,12 +153,25 @@ public sealed class Tokenizer
             foreach (var word in words)
             {
                 if (word.Text.Length > 0)
-                    parts.Model.Tokenize(word.Text, sequence);
+                    TokenizeWord(word.Text, sequence);
             }
         }
 
         parts.PostProcessor?.Process(sequence, addSpecialTokens);
         destination.AddRange(sequence);
+    }
+
+    // A model fails only on a file that lacks what the text needs (an unk token), so the error names the file.
+    private void TokenizeWord(string word, List<int> ids)
+    {
+        try
+        {
+            parts.Model.Tokenize(word, ids);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"Tokenizer file '{file}': {e.Message}", e);
+        }
     }
 
     /// <summary>The text of <paramref name="ids"/>; ids the tokenizer does not know are skipped.</summary>
@@ -234,6 +249,11 @@ public sealed class Tokenizer
             catch (JsonException e)
             {
                 throw new InvalidDataException($"Malformed tokenizer config '{path}': not valid JSON ({e.Message}).", e);
+            }
+            catch (InvalidOperationException e)
+            {
+                // What System.Text.Json raises for a string that is not UTF-8 or has an unpaired surrogate escape.
+                throw new InvalidDataException($"Malformed tokenizer config '{path}': a token name is not valid Unicode ({e.Message}).", e);
             }
         }
 

@@ -202,6 +202,15 @@ const families = [
       { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] };
     j.model.ignore_merges = true;
   }) },
+  // Regexes without look-arounds run in .NET's non-backtracking engine: its matches must be Oniguruma's
+  // (leftmost, alternatives in order, lazy and greedy loops), here on Llama 3's pattern without \s+(?!\S).
+  { name: 'gpt2-nonbacktracking-split', json: derived(gpt2, (j) => {
+    j.pre_tokenizer = { type: 'Sequence', pretokenizers: [
+      { type: 'Split', pattern: { Regex: LLAMA3_REGEX.replace('|\\s+(?!\\S)', '') }, behavior: 'Isolated', invert: false },
+      { type: 'Split', pattern: { Regex: '\\p{L}{2,}?[aeiou]|\\p{N}+?0|[a-z]|\\p{L}\\p{M}*' }, behavior: 'MergedWithPrevious', invert: false },
+      { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] };
+    j.model.ignore_merges = true;
+  }) },
   { name: 'gpt2-component-zoo', json: derived(gpt2, (j) => {
     j.normalizer = { type: 'Sequence', normalizers: [
       { type: 'NFKD' }, { type: 'Lowercase' }, { type: 'Strip', strip_left: true, strip_right: true },
@@ -251,7 +260,26 @@ const families = [
   }) },
   // WordPiece (BERT's pipeline), with a vocabulary made from the trained Unigram pieces
   { name: 'bert-style', json: bertStyle() },
+  { name: 'unigram-score-ties', json: unigramScoreTies() },
 ];
+
+// Unigram pieces whose best segmentation is a tie decided by the last bit of a score: Hugging Face
+// reads "-7.822937965393066" as the digits divided by 10^15, one step off the nearest double, and
+// so splits "th" where a correctly rounded reading keeps it whole ("ou" and "ly": the other way round).
+function unigramScoreTies() {
+  const vocab = [['<unk>', 0.0],
+    ['t', -7.822937965393066], ['h', -6.291200160980225], ['th', -14.114138126373291],
+    ['i', -3.5219902992248535], ['n', -7.566921710968018], ['in', -11.088912010192871],
+    ['e', -11.786295890808105], ['r', -3.4192440509796143], ['er', -15.20553994178772],
+    ['a', -11.821573257446289], ['s', -4.062592029571533], ['as', -15.884165287017822],
+    ['o', -8.668944358825684], ['u', -1.0], ['ou', -9.668944358825685],
+    ['l', -10.136792182922363], ['y', -2.0], ['ly', -12.136792182922365]];
+  return {
+    version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null,
+    pre_tokenizer: { type: 'WhitespaceSplit' }, post_processor: null, decoder: null,
+    model: { type: 'Unigram', unk_id: 0, vocab },
+  };
+}
 
 function bertStyle() {
   const pieces = t5.model.vocab.map(([p]) => p);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text;
 using System.Text.Json;
 using Recur.Cli.Common;
 using Recur.Runtime.Tokenizers;
@@ -24,7 +25,8 @@ internal static class TokenizeCommand
             bool special = !result.GetValue(noSpecial);
             if (result.GetValue(decode) is string ids)
             {
-                var parsed = Generate.GenerateExecution.ParseIds(ids, "--decode");
+                // An empty list decodes to "", as in Hugging Face.
+                long[] parsed = string.IsNullOrWhiteSpace(ids) ? [] : Generate.GenerateExecution.ParseIds(ids, "--decode");
                 foreach (long id in parsed)
                     if (id >= tokenizer.VocabSize) throw new UsageException($"--decode: id {id} is outside the vocabulary (size {tokenizer.VocabSize})");
                 context.Out.WriteLine(tokenizer.Decode(parsed.Select(i => (int)i).ToArray(), skipSpecialTokens: !special));
@@ -50,6 +52,20 @@ internal static class TokenizeCommand
             : $"{target}: no such file or folder");
     }
 
-    private static string ReadFile(string path) =>
-        File.Exists(path) ? File.ReadAllText(path) : throw new UsageException($"--file {path}: no such file");
+    // Strict UTF-8 that keeps a leading U+FEFF: Hugging Face tokenizes it like any other character.
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private static string ReadFile(string path)
+    {
+        if (!File.Exists(path)) throw new UsageException($"--file {path}: no such file");
+        byte[] bytes = File.ReadAllBytes(path);
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new UsageException($"--file {path}: not UTF-8 text (invalid byte 0x{e.BytesUnknown?.FirstOrDefault():X2} at offset {e.Index})");
+        }
+    }
 }

@@ -69,17 +69,18 @@ internal static class ComponentJsonReader
         }
     }
 
-    public static PostProcessor ReadPostProcessor(JsonCursor json)
+    /// <param name="idLimit">One more than the largest id of the vocabulary: the special tokens' ids must be below.</param>
+    public static PostProcessor ReadPostProcessor(JsonCursor json, int idLimit)
     {
         var type = json.TypeName();
         switch (type)
         {
             case "Sequence":
-                return new SequencePostProcessor(json.Required("processors").Items().Select(ReadPostProcessor).ToArray());
+                return new SequencePostProcessor(json.Required("processors").Items().Select(p => ReadPostProcessor(p, idLimit)).ToArray());
             case "ByteLevel":
                 return new NoOpPostProcessor();
             case "TemplateProcessing":
-                return ReadTemplate(json);
+                return ReadTemplate(json, idLimit);
             case "RobertaProcessing" or "BertProcessing":
                 return new ClsSepPostProcessor(ReadTokenPair(json.Required("cls")), ReadTokenPair(json.Required("sep")));
             default:
@@ -91,7 +92,7 @@ internal static class ComponentJsonReader
             // ["[CLS]", 101]: Hugging Face uses the id as written.
             if (pair.Kind != JsonValueKind.Array || pair.Length != 2)
                 throw pair.Malformed("expected [token, id]");
-            return pair.Items().Last().GetInt32();
+            return ReadSpecialId(pair.Items().Last(), idLimit);
         }
     }
 
@@ -114,13 +115,19 @@ internal static class ComponentJsonReader
         };
     }
 
-    private static TemplatePostProcessor ReadTemplate(JsonCursor json)
+    private static int ReadSpecialId(JsonCursor json, int idLimit)
+    {
+        var id = json.GetInt32();
+        return id < idLimit ? id : throw json.Malformed($"the special token id {id} is beyond the vocabulary of {idLimit} ids");
+    }
+
+    private static TemplatePostProcessor ReadTemplate(JsonCursor json, int idLimit)
     {
         var specials = new Dictionary<string, int[]>(StringComparer.Ordinal);
         if (json.Optional("special_tokens") is { } specialTokens)
         {
             foreach (var (name, value) in specialTokens.Properties())
-                specials[name] = value.Required("ids").Items().Select(id => id.GetInt32()).ToArray();
+                specials[name] = value.Required("ids").Items().Select(id => ReadSpecialId(id, idLimit)).ToArray();
         }
         var single = json.Required("single");
         var pieces = new List<TemplatePiece>();
@@ -151,7 +158,7 @@ internal static class ComponentJsonReader
         if (pattern.OptionalString("String") is { } literal)
             return OnigRegex.Literal(literal);
         if (pattern.OptionalString("Regex") is { } regex)
-            return OnigRegex.Create(regex, component);
+            return OnigRegex.Create(regex, component, $"'{pattern.File}' at {pattern.Path}.Regex");
         throw pattern.Malformed("a pattern must be {\"String\": ...} or {\"Regex\": ...}");
     }
 

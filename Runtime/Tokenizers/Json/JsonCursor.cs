@@ -49,7 +49,14 @@ internal readonly struct JsonCursor
     public string GetString()
     {
         ExpectKind(JsonValueKind.String);
-        return element.GetString()!;
+        try
+        {
+            return element.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            throw Malformed("the string is not valid Unicode (an unpaired surrogate escape)");
+        }
     }
 
     public int GetInt32()
@@ -63,7 +70,9 @@ internal readonly struct JsonCursor
     public double GetDouble()
     {
         ExpectKind(JsonValueKind.Number);
-        return element.GetDouble();
+        return element.TryGetDouble(out var value) && double.IsFinite(value)
+            ? value
+            : throw Malformed($"the number {Shorten(element.GetRawText())} is out of range");
     }
 
     public bool GetBoolean()

@@ -1,4 +1,7 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Recur.Runtime.Tokenizers;
 
@@ -22,39 +25,81 @@ internal static class TokenizerJsonReader
 {
     public static TokenizerParts Read(string path)
     {
+        var bytes = File.ReadAllBytes(path);
+        // Checked up front: System.Text.Json reports bad UTF-8 only when a string is read, without the file.
+        if (!Utf8.IsValid(bytes))
+        {
+            var offset = InvalidUtf8Offset(bytes);
+            throw new InvalidDataException($"Malformed tokenizer file '{path}': not UTF-8 (invalid byte 0x{bytes[offset]:X2} at offset {offset}).");
+        }
         JsonDocument document;
         try
         {
-            using var stream = File.OpenRead(path);
-            document = JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 512 });
+            // A leading byte order mark is skipped, as JSON readers of streams do.
+            var json = bytes.AsMemory(bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0);
+            document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 512 });
         }
         catch (JsonException e)
         {
             throw new InvalidDataException(
                 $"Malformed tokenizer file '{path}': not valid JSON at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1} ({e.Message}).", e);
         }
-        using (document)
+        try
         {
             var root = new JsonCursor(document.RootElement, path, "$");
             root.ExpectKind(JsonValueKind.Object);
             var model = ReadModel(root.Required("model"));
+            var addedTokens = root.Optional("added_tokens") is { } a ? ReadAddedTokens(a, model.IdLimit) : [];
+            var idLimit = Math.Max(model.IdLimit, addedTokens.Count == 0 ? 0 : addedTokens.Max(t => t.Id) + 1);
             var normalizer = root.Optional("normalizer") is { } n ? ComponentJsonReader.ReadNormalizer(n) : null;
             var preTokenizer = root.Optional("pre_tokenizer") is { } p ? ComponentJsonReader.ReadPreTokenizer(p) : null;
-            var addedTokens = root.Optional("added_tokens") is { } a ? ReadAddedTokens(a) : [];
-            var postProcessor = root.Optional("post_processor") is { } pp ? ComponentJsonReader.ReadPostProcessor(pp) : null;
+            var postProcessor = root.Optional("post_processor") is { } pp ? ComponentJsonReader.ReadPostProcessor(pp, idLimit) : null;
             var decoder = root.Optional("decoder") is { } d ? ComponentJsonReader.ReadDecoder(d) : null;
             return new TokenizerParts(model, normalizer, preTokenizer, postProcessor, decoder, addedTokens);
         }
+        catch (InvalidOperationException e)
+        {
+            // What System.Text.Json raises for a name or string with an unpaired surrogate escape (\ud800).
+            throw new InvalidDataException($"Malformed tokenizer file '{path}': a string is not valid Unicode ({e.Message}).", e);
+        }
+        finally
+        {
+            document.Dispose();
+        }
     }
 
-    private static List<AddedToken> ReadAddedTokens(JsonCursor array)
+    private static int InvalidUtf8Offset(ReadOnlySpan<byte> bytes)
+    {
+        Span<char> scratch = stackalloc char[1024];
+        var offset = 0;
+        OperationStatus status;
+        do
+        {
+            status = Utf8.ToUtf16(bytes[offset..], scratch, out var read, out _, replaceInvalidSequences: false);
+            offset += read;
+        }
+        while (status == OperationStatus.DestinationTooSmall);
+        return offset;
+    }
+
+    // Added tokens take ids of the model's vocabulary or extend it: at most one id per added token beyond it.
+    private static List<AddedToken> ReadAddedTokens(JsonCursor array, int modelIdLimit)
     {
         var tokens = new List<AddedToken>(array.Length);
+        var idLimit = modelIdLimit + array.Length;
+        var contentById = new Dictionary<int, string>();
         foreach (var item in array.Items())
         {
+            var idJson = item.Required("id");
+            var id = idJson.GetInt32();
+            var content = item.Required("content").GetString();
+            if (id >= idLimit)
+                throw idJson.Malformed($"the added token id {id} is beyond the vocabulary ({modelIdLimit} model tokens and {array.Length} added tokens)");
+            if (!contentById.TryAdd(id, content))
+                throw idJson.Malformed($"the id {id} is given to two added tokens, '{contentById[id]}' and '{content}'");
             tokens.Add(new AddedToken(
-                item.Required("id").GetInt32(),
-                item.Required("content").GetString(),
+                id,
+                content,
                 item.OptionalBoolean("single_word", false),
                 item.OptionalBoolean("lstrip", false),
                 item.OptionalBoolean("rstrip", false),
@@ -86,8 +131,8 @@ internal static class TokenizerJsonReader
 
     private static BpeModel ReadBpe(JsonCursor model)
     {
-        if (model.Optional("dropout") is { } dropout && dropout.GetDouble() > 0)
-            throw dropout.Unsupported($"model type 'BPE' with dropout {dropout.GetDouble()} (random merges)");
+        if (model.Optional("dropout") is { } dropout && dropout.GetDouble() is var p && p > 0)
+            throw dropout.Unsupported($"model type 'BPE' with dropout {p} (random merges)");
         var options = new BpeOptions(
             UnkToken: model.OptionalString("unk_token"),
             ContinuingSubwordPrefix: model.OptionalString("continuing_subword_prefix"),
@@ -152,7 +197,10 @@ internal static class TokenizerJsonReader
             if (entry.ValueKind != JsonValueKind.Array || entry.GetArrayLength() != 2
                 || entry[0].ValueKind != JsonValueKind.String || entry[1].ValueKind != JsonValueKind.Number)
                 throw vocabJson.Item(vocabulary.Count, entry).Malformed("a Unigram vocabulary entry must be [piece, score]");
-            vocabulary.Add((entry[0].GetString()!, entry[1].GetDouble()));
+            // The score as Hugging Face reads it (not correctly rounded): ties between segmentations depend on its last bit.
+            if (!SerdeJsonNumber.TryParse(JsonMarshal.GetRawUtf8Value(entry[1]), out var score))
+                throw vocabJson.Item(vocabulary.Count, entry).Malformed($"the score {entry[1].GetRawText()} is out of range");
+            vocabulary.Add((vocabJson.Item(vocabulary.Count, entry).Item(0, entry[0]).GetString(), score));
         }
         var unkId = model.OptionalInt32("unk_id");
         if (unkId >= vocabulary.Count)
@@ -160,15 +208,28 @@ internal static class TokenizerJsonReader
         return new UnigramModel(vocabulary, unkId, model.OptionalBoolean("byte_fallback", false));
     }
 
+    // A vocabulary maps each token to its own id in [0, number of tokens): a larger id would make every
+    // id-indexed table (and the model's embedding) that large.
     private static Dictionary<string, int> ReadVocabulary(JsonCursor vocab)
     {
         vocab.ExpectKind(JsonValueKind.Object);
-        var vocabulary = new Dictionary<string, int>(StringComparer.Ordinal);
+        var count = 0;
+        foreach (var _ in vocab.Element.EnumerateObject())
+            count++;
+        var vocabulary = new Dictionary<string, int>(count, StringComparer.Ordinal);
+        var tokenById = new string?[count];
         foreach (var property in vocab.Element.EnumerateObject())
         {
+            var entry = vocab.Member(property.Name, property.Value);
             if (property.Value.ValueKind != JsonValueKind.Number || !property.Value.TryGetInt32(out var id) || id < 0)
-                id = vocab.Member(property.Name, property.Value).GetInt32(); // throws, naming the entry
-            vocabulary[property.Name] = id;
+                id = entry.GetInt32(); // throws, naming the entry
+            if (id >= count)
+                throw entry.Malformed($"the id {id} is beyond the vocabulary of {count} tokens");
+            if (tokenById[id] is { } other)
+                throw entry.Malformed($"the id {id} is given to both '{other}' and '{property.Name}'");
+            if (!vocabulary.TryAdd(property.Name, id))
+                throw entry.Malformed($"the token '{property.Name}' appears twice");
+            tokenById[id] = property.Name;
         }
         return vocabulary;
     }

@@ -145,12 +145,11 @@ internal sealed class BertNormalizer(bool cleanText, bool handleChineseChars, bo
         var builder = new StringBuilder(text.Length);
         foreach (var rune in text.EnumerateRunes())
         {
-            var category = Rune.GetUnicodeCategory(rune);
             if (cleanText)
             {
-                if (rune.Value is 0 or 0xFFFD || (rune.Value is not ('\t' or '\n' or '\r') && IsOther(category)))
+                if (rune.Value is 0 or 0xFFFD || IsControl(rune))
                     continue;
-                if (rune.Value is '\t' or '\n' or '\r' || category == UnicodeCategory.SpaceSeparator)
+                if (rune.Value is '\t' or '\n' or '\r' || CharClasses.IsWhiteSpace(rune))
                 {
                     builder.Append(' ');
                     continue;
@@ -167,8 +166,17 @@ internal sealed class BertNormalizer(bool cleanText, bool handleChineseChars, bo
         return lowercase ? new LowercaseNormalizer().Normalize(result) : result;
     }
 
-    private static bool IsOther(UnicodeCategory category) => category is UnicodeCategory.Control or UnicodeCategory.Format
-        or UnicodeCategory.OtherNotAssigned or UnicodeCategory.PrivateUse or UnicodeCategory.Surrogate;
+    /// <summary>
+    /// Hugging Face's is_control: tab, newline and return are whitespace; otherwise the unicode_categories
+    /// crate's is_other, which is Cc, Cf and Co only (unassigned code points stay), with its Unicode 8.0
+    /// tables, so the format characters assigned since then stay too.
+    /// </summary>
+    private static bool IsControl(Rune rune) => rune.Value is not ('\t' or '\n' or '\r') && Rune.GetUnicodeCategory(rune) switch
+    {
+        UnicodeCategory.Control or UnicodeCategory.PrivateUse => true,
+        UnicodeCategory.Format => rune.Value is not (0x0890 or 0x0891 or 0x08E2 or 0x110CD or (>= 0x13430 and <= 0x1343F)),
+        _ => false,
+    };
 
     private static bool IsChineseCharacter(int cp) => cp is (>= 0x4E00 and <= 0x9FFF) or (>= 0x3400 and <= 0x4DBF)
         or (>= 0x20000 and <= 0x2A6DF) or (>= 0x2A700 and <= 0x2B73F) or (>= 0x2B740 and <= 0x2B81F)

@@ -21,13 +21,18 @@ internal sealed class OnigRegex
     private const string Word = @"\p{L}\p{M}\p{N}\p{Pc}";
     private const string HexDigit = "0-9a-fA-F";
 
-    private readonly Regex regex;
+    /// <summary>How long one match may take in the backtracking engine before the pattern is given up on.</summary>
+    public static readonly TimeSpan MatchTimeout = TimeSpan.FromSeconds(2);
 
-    private OnigRegex(Regex regex, string pattern, bool isLiteral = false)
+    private readonly Regex regex;
+    private readonly string description; // what the pattern is and where it comes from, for errors
+
+    private OnigRegex(Regex regex, string pattern, bool isLiteral = false, string? description = null)
     {
         this.regex = regex;
         Pattern = pattern;
         IsLiteral = isLiteral;
+        this.description = description ?? $"pattern \"{pattern}\"";
     }
 
     public string Pattern { get; }
@@ -36,20 +41,33 @@ internal sealed class OnigRegex
     public bool IsLiteral { get; }
 
     /// <summary>Compiles <paramref name="pattern"/>; <paramref name="component"/> names the
-    /// owner (e.g. "pre_tokenizer Split") in the NotSupportedException when .NET cannot run it.</summary>
-    public static OnigRegex Create(string pattern, string component)
+    /// owner (e.g. "pre_tokenizer Split") and <paramref name="source"/> where it comes from (file and
+    /// JSON path) in the errors: NotSupportedException when .NET cannot run it, InvalidDataException
+    /// when a match exceeds <see cref="MatchTimeout"/>.</summary>
+    /// <remarks>Patterns come from files, so a match must not run forever: the non-backtracking engine
+    /// (linear in the text) runs every pattern it can express, which excludes look-arounds,
+    /// backreferences and atomic groups; the others run with a match timeout.</remarks>
+    public static OnigRegex Create(string pattern, string component, string? source = null)
     {
-        string translated;
+        var description = $"{component} regex pattern \"{pattern}\"{(source is null ? "" : $" ({source})")}";
         try
         {
-            translated = Translate(pattern);
-            var options = RegexOptions.CultureInvariant | RegexOptions.Multiline | RegexOptions.Compiled;
-            return new OnigRegex(new Regex(translated, options), pattern);
+            var translated = Translate(pattern);
+            const RegexOptions options = RegexOptions.CultureInvariant | RegexOptions.Multiline;
+            Regex regex;
+            try
+            {
+                regex = new Regex(translated, options | RegexOptions.NonBacktracking);
+            }
+            catch (NotSupportedException)
+            {
+                regex = new Regex(translated, options | RegexOptions.Compiled, MatchTimeout);
+            }
+            return new OnigRegex(regex, pattern, description: description);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)
         {
-            throw new NotSupportedException(
-                $"{component} regex pattern \"{pattern}\" is not supported: .NET cannot run it as written ({e.Message})", e);
+            throw new NotSupportedException($"{description} is not supported: .NET cannot run it as written ({e.Message})", e);
         }
     }
 
@@ -59,6 +77,19 @@ internal sealed class OnigRegex
 
     /// <summary>Appends every match of the pattern in <paramref name="text"/> as (start, length).</summary>
     public void FindAll(string text, List<(int Start, int Length)> matches)
+    {
+        try
+        {
+            FindAllUnguarded(text, matches);
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            throw new InvalidDataException(
+                $"The {description} took more than {MatchTimeout.TotalSeconds:0} s on a text of {text.Length} characters: it backtracks without end on such text.");
+        }
+    }
+
+    private void FindAllUnguarded(string text, List<(int Start, int Length)> matches)
     {
         if (!HasSurrogate(text))
         {

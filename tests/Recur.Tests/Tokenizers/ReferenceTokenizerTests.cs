@@ -17,8 +17,9 @@ public sealed class ReferenceTokenizerTests(ITestOutputHelper output)
     // Every family reference.mjs writes; a missing one is a failure, never a skip.
     public static TheoryData<string> Families =>
     [
-        "gpt2", "claude", "gpt2-neox-style", "gpt2-llama3-split", "gpt2-component-zoo", "gpt2-whitespace",
+        "gpt2", "claude", "gpt2-neox-style", "gpt2-llama3-split", "gpt2-nonbacktracking-split", "gpt2-component-zoo", "gpt2-whitespace",
         "gemma", "llama2", "llama2-metaspace-first", "llama2-metaspace-split", "t5-style", "unigram-bytefallback", "unigram-component-zoo", "bert-style",
+        "unigram-score-ties",
     ];
 
     [Theory]
