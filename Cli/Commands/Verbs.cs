@@ -41,12 +41,18 @@ internal static class Verbs
             context.Err.WriteLine($"error: {OneLine(e.Message)}");
             return ExitCodes.Failed;
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A failure no check above foresaw still ends as one line, never a stack trace.
+            context.Err.WriteLine($"error: unexpected {e.GetType().Name}: {OneLine(e.Message)}");
+            return ExitCodes.Failed;
+        }
     }
 
     private static bool IsInputError(Exception e) => e is UsageException or Graphs.Config.ConfigException or InvalidDataException
         or NotSupportedException or FileNotFoundException or DirectoryNotFoundException or KeyNotFoundException
         or OrtLibraryException or ArgumentException or UnauthorizedAccessException
-        or Export.OutputExistsException;
+        or Export.OutputExistsException or Package.Files.FileRefusedException;
 
     private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 }

@@ -19,9 +19,12 @@ public sealed class RuntimeOptions
     {
         Description = "Fail instead of falling back to CPU when the provider cannot be used",
     };
+    /// <summary>ONNX Runtime makes a thread per count without a bound of its own; far past the cores it only thrashes.</summary>
+    public const int MaxThreads = 1024;
+
     public Option<int> Threads { get; } = new("--threads")
     {
-        Description = "Intra-op threads (0 = ONNX Runtime's default, one per core)",
+        Description = $"Intra-op threads, 0 to {MaxThreads} (0 = ONNX Runtime's default, one per core)",
         DefaultValueFactory = _ => 0,
     };
 
@@ -44,7 +47,7 @@ public sealed class RuntimeOptions
     public SessionConfig Resolve(ParseResult result, CliContext context)
     {
         int threads = result.GetValue(Threads);
-        if (threads < 0) throw new UsageException("--threads must be 0 or more");
+        if (threads is < 0 or > MaxThreads) throw new UsageException($"--threads {threads}: expected 0 (ONNX Runtime's default) to {MaxThreads}");
         Runtime.Ort.OrtLibrary.Initialize(result.GetValue(OrtLibrary));
         var entries = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var entry in result.GetValue(SessionEntries) ?? [])

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Recur.Package.Files;
 
 namespace Recur.Graphs.Config;
 
@@ -25,17 +26,11 @@ public sealed class ModelConfig
 
     public static ModelConfig Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: not found (a Hugging Face checkpoint folder has a config.json)", path);
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true });
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ConfigException($"{path}: expected a JSON object, found {doc.RootElement.ValueKind}");
-            return new ModelConfig(doc.RootElement.Clone(), path);
-        }
-        catch (JsonException e)
-        {
-            throw new ConfigException($"{path}: not valid JSON ({e.Message})");
-        }
+        if (InputFiles.KindOf(path) == InputFiles.Kind.Missing)
+            throw new FileNotFoundException($"{path}: not found (a Hugging Face checkpoint folder has a config.json)", path);
+        using var doc = InputFiles.ReadJson(path, "config", new JsonDocumentOptions { AllowTrailingCommas = true });
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ConfigException($"{path}: expected a JSON object, found {doc.RootElement.ValueKind}");
+        return new ModelConfig(doc.RootElement.Clone(), path);
     }
 
     public static ModelConfig Parse(string json, string path = "config.json")
@@ -50,6 +45,9 @@ public sealed class ModelConfig
             throw new ConfigException($"{path}: not valid JSON ({e.Message})");
         }
     }
+
+    /// <summary>The file's object as it is, for readers with their own rules (generation ids).</summary>
+    public JsonElement Root => root;
 
     public bool Has(string key) => root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
     /// <summary>Present with the value null, which some fields use for "off" while a missing field takes a default.</summary>

@@ -26,6 +26,7 @@ internal static class ConvertExecution
             Opset = request.Opset,
             ExternalData = request.ExternalData switch { "always" => ExternalDataMode.Always, "never" => ExternalDataMode.Never, _ => ExternalDataMode.Auto },
             Force = request.Force,
+            AllowNonFinite = request.AllowNonFinite,
         };
         var clock = Stopwatch.StartNew();
         Action<string>? progress = request.Quiet ? null : line => context.Err.WriteLine(line);

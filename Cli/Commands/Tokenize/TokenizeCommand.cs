@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Recur.Cli.Common;
+using Recur.Package.Files;
 using Recur.Runtime.Tokenizers;
 
 namespace Recur.Cli.Commands.Tokenize;
@@ -39,14 +40,16 @@ internal static class TokenizeCommand
 
     private static string Locate(string target)
     {
-        if (File.Exists(target)) return target;
-        string inFolder = Path.Combine(target, "tokenizer.json");
-        if (Directory.Exists(target) && File.Exists(inFolder)) return inFolder;
+        string file = Directory.Exists(target) ? Path.Combine(target, "tokenizer.json") : target;
+        if (InputFiles.KindOf(file) != InputFiles.Kind.Missing)
+        {
+            InputFiles.RequireWithin(file, "tokenizer", InputBudgets.JsonBytes);
+            return file;
+        }
         throw new UsageException(Directory.Exists(target)
             ? $"{target}: has no tokenizer.json"
             : $"{target}: no such file or folder");
     }
 
-    private static string ReadFile(string path) =>
-        File.Exists(path) ? File.ReadAllText(path) : throw new UsageException($"--file {path}: no such file");
+    private static string ReadFile(string path) => InputFiles.ReadText(path, "--file");
 }

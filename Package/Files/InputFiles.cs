@@ -1,0 +1,103 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+
+namespace Recur.Package.Files;
+
+/// <summary>An input or output path Recur refuses to touch: not a regular file, over a budget, not UTF-8.</summary>
+public sealed class FileRefusedException(string message) : IOException(message);
+
+/// <summary>
+/// The checks every reader makes before it opens a file: it must be a regular file (a named pipe would block
+/// forever, a device would never end) and within its budget; text must be UTF-8. Errors name the file.
+/// </summary>
+public static partial class InputFiles
+{
+    /// <summary>What a path is, from stat(2) (symbolic links followed).</summary>
+    public enum Kind { Missing, Regular, Directory, Other }
+
+    public static Kind KindOf(string path)
+    {
+        if (OperatingSystem.IsWindows())
+            return File.Exists(path) ? Kind.Regular : Directory.Exists(path) ? Kind.Directory : Kind.Missing;
+        // The runtime's own portable stat: its FileStatus starts with Flags then Mode, whose S_IFMT bits give the type.
+        Span<byte> status = stackalloc byte[512];
+        unsafe
+        {
+            fixed (byte* buffer = status)
+                if (Stat(path, buffer) != 0) return Kind.Missing;
+        }
+        int mode = BitConverter.ToInt32(status[4..8]) & 0xF000;
+        return mode switch { 0x8000 => Kind.Regular, 0x4000 => Kind.Directory, _ => Kind.Other };
+    }
+
+    [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_Stat", StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int Stat(string path, byte* output);
+
+    /// <summary>Throws unless <paramref name="path"/> is a regular file; <paramref name="what"/> says which input it is ("config.json", "--load-state").</summary>
+    public static void RequireRegular(string path, string what)
+    {
+        switch (KindOf(path))
+        {
+            case Kind.Regular: return;
+            case Kind.Missing: throw new FileNotFoundException($"{what} {path}: no such file", path);
+            case Kind.Directory: throw new FileRefusedException($"{what} {path}: is a folder, expected a regular file");
+            default: throw new FileRefusedException($"{what} {path}: is not a regular file (a pipe, socket or device); expected a regular file");
+        }
+    }
+
+    /// <summary>Throws unless the regular file's size is within <paramref name="budget"/> bytes.</summary>
+    public static long RequireWithin(string path, string what, long budget)
+    {
+        RequireRegular(path, what);
+        long length = new FileInfo(path).Length;
+        if (length > budget)
+            throw new FileRefusedException($"{what} {path}: is {length:N0} bytes, over the {budget:N0}-byte budget for this input");
+        return length;
+    }
+
+    /// <summary>A regular file's bytes, within a budget.</summary>
+    public static byte[] ReadBytes(string path, string what, long budget)
+    {
+        RequireWithin(path, what, budget);
+        return File.ReadAllBytes(path);
+    }
+
+    /// <summary>A UTF-8 text file within a budget; a leading byte order mark is kept as U+FEFF, invalid UTF-8 is refused.</summary>
+    public static string ReadText(string path, string what, long budget = InputBudgets.TextBytes)
+    {
+        byte[] bytes = ReadBytes(path, what, budget);
+        try
+        {
+            return new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(bytes);
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new InvalidDataException($"{what} {path}: is not valid UTF-8 text (byte {e.Index} of a bad sequence)");
+        }
+    }
+
+    /// <summary>A JSON file within <see cref="InputBudgets.JsonBytes"/>, parsed; malformed JSON and invalid UTF-8 name the file.</summary>
+    public static JsonDocument ReadJson(string path, string what, JsonDocumentOptions options = default)
+    {
+        byte[] bytes = ReadBytes(path, what, InputBudgets.JsonBytes);
+        return ParseJson(bytes, $"{what} {path}", options);
+    }
+
+    /// <summary>JSON bytes from <paramref name="source"/> (a file, or a file and the field that held them).</summary>
+    public static JsonDocument ParseJson(ReadOnlyMemory<byte> bytes, string source, JsonDocumentOptions options = default)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
+            throw new InvalidDataException($"{source}: is not valid UTF-8 text, so not JSON");
+        // Two values for one key are an error, not "the last one wins": a hand-edited file means one of them.
+        options.AllowDuplicateProperties = false;
+        try
+        {
+            return JsonDocument.Parse(bytes, options);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{source}: is not valid JSON ({e.Message.ReplaceLineEndings(" ")})");
+        }
+    }
+}
