@@ -115,11 +115,7 @@ internal static class GenerateExecution
     private static Tokenizer? LoadTokenizer(ModelRunner runner, bool needed)
     {
         string? file = runner.Package.Tokenizer is null ? null : Path.Combine(runner.Package.Directory, runner.Package.Tokenizer);
-        if (file is not null && InputFiles.KindOf(file) != InputFiles.Kind.Missing)
-        {
-            InputFiles.RequireWithin(file, "tokenizer", InputBudgets.JsonBytes);
-            return Tokenizer.FromFile(file);
-        }
+        if (file is not null && InputFiles.KindOf(file) != InputFiles.Kind.Missing) return TokenizerFiles.Load(file);
         if (needed)
             throw new UsageException($"{runner.Package.Directory}: the package has no tokenizer.json (the checkpoint had none); pass token ids with --ids / --input-ids");
         return null;

@@ -21,7 +21,7 @@ internal static class TokenizeCommand
         {
             int given = new[] { result.GetValue(text) is not null, result.GetValue(file) is not null, result.GetValue(decode) is not null }.Count(b => b);
             if (given != 1) throw new UsageException("give exactly one of --text, --file or --decode");
-            var tokenizer = Tokenizer.FromFile(Locate(result.GetValue(target)!));
+            var tokenizer = TokenizerFiles.Load(Locate(result.GetValue(target)!));
             bool special = !result.GetValue(noSpecial);
             if (result.GetValue(decode) is string ids)
             {
@@ -41,11 +41,7 @@ internal static class TokenizeCommand
     private static string Locate(string target)
     {
         string file = Directory.Exists(target) ? Path.Combine(target, "tokenizer.json") : target;
-        if (InputFiles.KindOf(file) != InputFiles.Kind.Missing)
-        {
-            InputFiles.RequireWithin(file, "tokenizer", InputBudgets.JsonBytes);
-            return file;
-        }
+        if (InputFiles.KindOf(file) != InputFiles.Kind.Missing) return file;
         throw new UsageException(Directory.Exists(target)
             ? $"{target}: has no tokenizer.json"
             : $"{target}: no such file or folder");

@@ -204,6 +204,22 @@ public sealed class HostileFindingsTests
         finally { Directory.Delete(dir, true); }
     }
 
+    [Fact]
+    public void F3_a_tokenizer_vocab_id_of_int_max_is_one_line_naming_the_file()
+    {
+        string dir = Outcome.TempDir("vocab-id");
+        try
+        {
+            var tokenizer = JsonNode.Parse(File.ReadAllText(Gpt2Tokenizer))!.AsObject();
+            tokenizer["model"]!["vocab"]!["hello"] = int.MaxValue;
+            string file = Path.Combine(dir, "tokenizer.json");
+            File.WriteAllText(file, tokenizer.ToJsonString());
+            var result = CliRunner.Run("tokenize", file, "--text", "hello");
+            Outcome.Refused(result, 2, file);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Theory]
     [InlineData("100000")]
     [InlineData("5000")]
