@@ -65,8 +65,8 @@ public static partial class Converter
     {
         string source = ResolveSource(options);
         string target = Path.GetFullPath(options.OutputDir).TrimEnd(Path.DirectorySeparatorChar);
+        RemoveAbandoned(Path.GetDirectoryName(target)!); // first: it may put back a package the target check must see
         CheckTarget(target, source, options.Force);
-        RemoveAbandoned(Path.GetDirectoryName(target)!);
 
         var config = LoadConfig(source);
         var architecture = Registry.Find(config.ModelType, config.Path);
@@ -231,7 +231,9 @@ public static partial class Converter
     /// </summary>
     private static void CheckTarget(string target, string source, bool force)
     {
-        string t = target + Path.DirectorySeparatorChar, s = source.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+        // Compared as real paths, so a symbolic link cannot hide that -o and the checkpoint overlap.
+        string t = InputFiles.RealPath(target).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+        string s = InputFiles.RealPath(source).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
         if (t == s) throw new OutputExistsException($"-o {target}: is the checkpoint folder; choose another output folder");
         if (t.StartsWith(s, StringComparison.Ordinal)) throw new OutputExistsException($"-o {target}: is inside the checkpoint folder {source}; choose a folder outside it");
         if (s.StartsWith(t, StringComparison.Ordinal)) throw new OutputExistsException($"-o {target}: holds the checkpoint folder {source}; choose a folder outside it");
@@ -277,6 +279,8 @@ public static partial class Converter
     /// <summary>
     /// A convert killed before it finished leaves its hidden `.NAME.converting-PID-GUID` folder behind; the next
     /// convert into the same parent removes those whose process is gone (a running convert's folder is left alone).
+    /// One killed between its two renames leaves the previous package as `.NAME.converting-PID-GUID.old` and no
+    /// NAME: that package is put back, not removed.
     /// </summary>
     private static void RemoveAbandoned(string parent)
     {
@@ -284,12 +288,19 @@ public static partial class Converter
         foreach (string dir in Directory.EnumerateDirectories(parent, ".*.converting-*"))
         {
             var match = AbandonedName().Match(Path.GetFileName(dir));
-            if (!match.Success || IsRunning(int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture))) continue;
+            if (!match.Success || IsRunning(int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture))) continue;
+            string name = Path.Combine(parent, match.Groups[1].Value);
+            if (match.Groups[3].Success && !Path.Exists(name))
+            {
+                try { Directory.Move(dir, name); continue; }
+                catch (IOException) { }
+                catch (UnauthorizedAccessException) { }
+            }
             TryDelete(dir);
         }
     }
 
-    [System.Text.RegularExpressions.GeneratedRegex(@"^\..+\.converting-(\d{1,9})-[0-9a-f]{32}(\.old)?$")]
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\.(.+)\.converting-(\d{1,9})-[0-9a-f]{32}(\.old)?$")]
     private static partial System.Text.RegularExpressions.Regex AbandonedName();
 
     private static bool IsRunning(int pid)

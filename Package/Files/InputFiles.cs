@@ -34,6 +34,31 @@ public static partial class InputFiles
     [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_Stat", StringMarshalling = StringMarshalling.Utf8)]
     private static unsafe partial int Stat(string path, byte* output);
 
+    /// <summary>
+    /// The absolute path with every symbolic link along it resolved; the part that does not exist yet is kept as
+    /// written. Two paths name the same place exactly when their real paths are equal.
+    /// </summary>
+    public static string RealPath(string path) => RealPath(path, depth: 0);
+
+    private static string RealPath(string path, int depth)
+    {
+        // Linux stops at 40 links too (ELOOP); a cycle ends here instead of going round.
+        if (depth > 40) throw new FileRefusedException($"{path}: too many levels of symbolic links");
+        string full = Path.GetFullPath(path);
+        string current = Path.GetPathRoot(full)!;
+        var parts = full[current.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries);
+        for (int i = 0; i < parts.Length; i++)
+        {
+            string next = Path.Combine(current, parts[i]);
+            var info = new FileInfo(next);
+            if (info.LinkTarget is string link)
+                next = RealPath(Path.IsPathRooted(link) ? link : Path.Combine(current, link), depth + 1);
+            if (!Path.Exists(next)) return Path.Combine([next, .. parts[(i + 1)..]]);
+            current = next;
+        }
+        return current;
+    }
+
     /// <summary>Throws unless <paramref name="path"/> is a regular file; <paramref name="what"/> says which input it is ("config.json", "--load-state").</summary>
     public static void RequireRegular(string path, string what)
     {

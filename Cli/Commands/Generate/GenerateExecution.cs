@@ -17,7 +17,8 @@ internal static class GenerateExecution
     public static int Run(GenerateRequest request, SessionConfig config, CliContext context)
     {
         if (request.Prompts.Length > 0 && request.Ids.Length > 0) throw new UsageException("give --prompt or --ids, not both");
-        if (request.MaxNewTokens < 1) throw new UsageException("--max-new-tokens must be at least 1");
+        if (request.MaxNewTokens is < 1 or > InputBudgets.SequenceTokens)
+            throw new UsageException($"--max-new-tokens {request.MaxNewTokens}: expected 1 to {InputBudgets.SequenceTokens:N0}");
         request.Sampling.Validate();
         // Refused before any work, not after the last token.
         if (request.SaveState is not null) AtomicFile.RequireWritableTarget(Path.GetFullPath(request.SaveState), "--save-state");

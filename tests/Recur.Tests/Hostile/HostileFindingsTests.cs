@@ -96,16 +96,40 @@ public sealed class HostileFindingsTests
         {
             // 999999999 is above Linux's pid_max, so no process has it; this process is alive.
             string dead = Path.Combine(parent, $".pkg.converting-999999999-{Guid.NewGuid():N}");
-            string deadOld = dead + ".old";
             string alive = Path.Combine(parent, $".other.converting-{Environment.ProcessId}-{Guid.NewGuid():N}");
             string lookalike = Path.Combine(parent, ".notes.converting-by-hand");
-            foreach (var d in new[] { dead, deadOld, alive, lookalike }) Directory.CreateDirectory(d);
+            // Killed between its two renames: the previous package of "kept" was moved aside and nothing took its place.
+            string aside = Path.Combine(parent, $".kept.converting-999999999-{Guid.NewGuid():N}.old");
+            // Killed after them: "done" holds the new package, the previous one is garbage.
+            string replaced = Path.Combine(parent, $".done.converting-999999999-{Guid.NewGuid():N}.old");
+            foreach (var d in new[] { dead, alive, lookalike, aside, replaced, Path.Combine(parent, "done") }) Directory.CreateDirectory(d);
             File.WriteAllText(Path.Combine(dead, "model.onnx"), "half");
+            File.WriteAllText(Path.Combine(aside, "recur.json"), "the previous package");
             Assert.Equal(0, CliRunner.Run("convert", GoldenCases.Dir("rwkv"), "-o", Path.Combine(parent, "pkg"), "-q", "--no-verify").Exit);
             Assert.False(Directory.Exists(dead));
-            Assert.False(Directory.Exists(deadOld));
+            Assert.False(Directory.Exists(replaced));
             Assert.True(Directory.Exists(alive));
             Assert.True(Directory.Exists(lookalike));
+            Assert.Equal("the previous package", File.ReadAllText(Path.Combine(parent, "kept", "recur.json")));
+        }
+        finally { Directory.Delete(parent, true); }
+    }
+
+    [Fact]
+    public void F1_a_symbolic_link_does_not_hide_that_the_output_holds_the_checkpoint()
+    {
+        string parent = Outcome.TempDir("link");
+        try
+        {
+            string checkpoint = Path.Combine(parent, "ckpt");
+            Directory.CreateDirectory(checkpoint);
+            foreach (var f in Directory.GetFiles(GoldenCases.Dir("rwkv"))) File.Copy(f, Path.Combine(checkpoint, Path.GetFileName(f)));
+            string link = Path.Combine(parent, "link");
+            Directory.CreateSymbolicLink(link, checkpoint);
+            string before = Outcome.Snapshot(checkpoint);
+            Outcome.Refused(CliRunner.Run("convert", link, "-o", Path.Combine(checkpoint, "out"), "-q"), 2, "inside the checkpoint");
+            Outcome.Refused(CliRunner.Run("convert", checkpoint, "-o", link, "-q", "--force"), 2, "checkpoint");
+            Assert.Equal(before, Outcome.Snapshot(checkpoint));
         }
         finally { Directory.Delete(parent, true); }
     }
