@@ -96,7 +96,7 @@ public sealed class ModelConfig
     }
 
     private double ReadDouble(string key, JsonElement v) =>
-        v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw Mistyped(key, "a number", v);
+        v.ValueKind == JsonValueKind.Number && v.GetDouble() is var d && double.IsFinite(d) ? d : throw Mistyped(key, "a finite number", v);
 
     private bool ReadBool(string key, JsonElement v) => v.ValueKind switch
     {
@@ -117,7 +117,8 @@ public sealed class ModelConfig
             .Where(p => p.Value.ValueKind is JsonValueKind.Number or JsonValueKind.String or JsonValueKind.True or JsonValueKind.False)
             .ToDictionary(p => p.Name, p => (object?)(p.Value.ValueKind switch
             {
-                JsonValueKind.Number => p.Value.GetDouble(),
+                // 1e400 reads as infinity, which JSON cannot hold: the summary keeps the text as written.
+                JsonValueKind.Number => double.IsFinite(p.Value.GetDouble()) ? p.Value.GetDouble() : p.Value.GetRawText(),
                 JsonValueKind.String => p.Value.GetString(),
                 JsonValueKind.True => true,
                 _ => false,

@@ -40,7 +40,7 @@ public sealed class JsonFields
     public double Number(string key)
     {
         var v = Get(key);
-        return v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) ? d : throw Mistyped(key, "a number", v);
+        return v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && double.IsFinite(d) ? d : throw Mistyped(key, "a finite number", v);
     }
 
     /// <summary>The items of an array (an error if the key holds anything else).</summary>

@@ -57,7 +57,12 @@ public sealed class ModelPackage
         using var doc = InputFiles.ReadJson(manifest, "package manifest");
         var package = Parse(new JsonFields(doc.RootElement, manifest), dir);
         foreach (var (role, file) in package.Graphs)
+        {
             InputFiles.RequireRegular(Path.Combine(dir, file), $"{manifest}: {role} graph");
+            // ONNX Runtime would block on a pipe in place of the weights as it would on the graph.
+            string data = Path.Combine(dir, file + ".data");
+            if (InputFiles.KindOf(data) != InputFiles.Kind.Missing) InputFiles.RequireRegular(data, $"{manifest}: {role} graph's external data");
+        }
         return package;
     }
 

@@ -50,7 +50,7 @@ internal static class GenerateCommand
                 RepetitionPenalty = result.GetValue(repetition),
                 Seed = result.GetValue(seed),
             },
-            Stops = [.. (result.GetValue(stop) ?? []).Select(s => System.Text.RegularExpressions.Regex.Unescape(s)),
+            Stops = [.. (result.GetValue(stop) ?? []).Select(Unescape),
                 .. (result.GetValue(stopFile) ?? []).Select(f => InputFiles.ReadText(f, "--stop-file"))],
             IgnoreEos = result.GetValue(noEos),
             SaveState = result.GetValue(saveState),
@@ -58,6 +58,13 @@ internal static class GenerateCommand
             Json = result.GetValue(json),
         }, runtime.Resolve(result, context), context)));
         return command;
+    }
+
+    /// <summary>--stop takes C-style escapes ("\\n\\n" is a blank line); a bad one names the option.</summary>
+    private static string Unescape(string stop)
+    {
+        try { return System.Text.RegularExpressions.Regex.Unescape(stop); }
+        catch (ArgumentException e) { throw new UsageException($"--stop '{stop}': {e.Message.ReplaceLineEndings(" ")}"); }
     }
 }
 

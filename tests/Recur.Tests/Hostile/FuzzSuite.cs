@@ -23,7 +23,7 @@ public sealed class FuzzSuite(Xunit.Abstractions.ITestOutputHelper output)
     private static readonly string[] Values =
     [
         "-1", "0", "1.5", "1e30", "-1e30", "2147483648", "9223372036854775808", "\"x\"", "\"\"", "null", "[]", "{}", "true",
-        "[1, 2]", "[\"a\"]", "1e-400", "-0", "99999999", "\"\\u0000\"", "{\"a\": 1}",
+        "[1, 2]", "[\"a\"]", "1e-400", "1e400", "-0", "99999999", "\"\\u0000\"", "{\"a\": 1}",
     ];
 
     // ----- safetensors (120) -----

@@ -202,6 +202,20 @@ public sealed class HostileFindingsTests
     }
 
     [Fact]
+    public void F3_a_config_number_too_large_for_a_double_is_refused_where_used_and_kept_as_text_where_not()
+    {
+        using var checkpoint = TempCheckpoint.CopyOf("rwkv");
+        string file = Path.Combine(checkpoint.Path, "config.json");
+        string original = File.ReadAllText(file);
+        File.WriteAllText(file, original.Replace("\"layer_norm_epsilon\": 1e-05", "\"layer_norm_epsilon\": 1e400"));
+        string line = checkpoint.ConvertFailsWithOneLine();
+        Assert.Contains("'layer_norm_epsilon' is 1e400; expected a finite number", line);
+
+        File.WriteAllText(file, original.Replace("\"use_cache\": true", "\"use_cache\": true, \"unused\": 1e400"));
+        Assert.Equal(0, CliRunner.Run("convert", checkpoint.Path, "-o", checkpoint.Path + "-out", "-q", "--no-verify").Exit);
+    }
+
+    [Fact]
     public void F3_a_fractional_opset_in_recur_json_is_one_line_in_inspect()
     {
         string package = CopyPackage("rwkv");
