@@ -546,6 +546,22 @@ public sealed class HostileFindingsTests
     }
 
     [Fact]
+    public void F7_invalid_utf8_inside_a_tokenizer_string_names_the_file_and_exits_2()
+    {
+        string dir = Outcome.TempDir("tok-utf8");
+        try
+        {
+            byte[] json = File.ReadAllBytes(Gpt2Tokenizer);
+            int at = json.AsSpan().IndexOf("\"hello\""u8);
+            json[at + 4] = 0xC3; // "hel\xC3lo": a lead byte without its continuation
+            string file = Path.Combine(dir, "tokenizer.json");
+            File.WriteAllBytes(file, json);
+            Outcome.Refused(CliRunner.Run("tokenize", file, "--text", "hi"), 2, file, "UTF-8");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void F7_an_unknown_dtype_is_one_line()
     {
         var result = CliRunner.Run("convert", GoldenCases.Dir("rwkv"), "-o", "/tmp/never", "--dtype", "fp8");
