@@ -64,8 +64,9 @@ public static partial class Converter
         Action<long, long>? bytesWritten = null)
     {
         string source = ResolveSource(options);
-        string target = Path.GetFullPath(options.OutputDir).TrimEnd(Path.DirectorySeparatorChar);
-        RemoveAbandoned(Path.GetDirectoryName(target)!); // first: it may put back a package the target check must see
+        string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.OutputDir));
+        string parent = Path.GetDirectoryName(target) ?? throw new OutputExistsException($"-o {target}: is a root folder; choose a folder below it");
+        RemoveAbandoned(parent); // first: it may put back a package the target check must see
         CheckTarget(target, source, options.Force);
 
         var config = LoadConfig(source);
@@ -79,7 +80,7 @@ public static partial class Converter
         });
         RefuseUnused(weights, source);
 
-        string temp = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.converting-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        string temp = Path.Combine(parent, $".{Path.GetFileName(target)}.converting-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(temp);
         try
         {

@@ -20,12 +20,21 @@ public static partial class InputFiles
     {
         if (OperatingSystem.IsWindows())
             return File.Exists(path) ? Kind.Regular : Directory.Exists(path) ? Kind.Directory : Kind.Missing;
-        // The runtime's own portable stat: its FileStatus starts with Flags then Mode, whose S_IFMT bits give the type.
+        // The runtime's own portable stat (System.Native, which every .NET on Unix ships): its FileStatus starts
+        // with Flags then Mode, whose S_IFMT bits give the type. The buffer is larger than the struct has ever been.
         Span<byte> status = stackalloc byte[512];
-        unsafe
+        try
         {
-            fixed (byte* buffer = status)
-                if (Stat(path, buffer) != 0) return Kind.Missing;
+            unsafe
+            {
+                fixed (byte* buffer = status)
+                    if (Stat(path, buffer) != 0) return Kind.Missing;
+            }
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            // Without it, the one thing .NET tells apart: a folder. Pipes and devices then pass as files.
+            return File.Exists(path) ? Kind.Regular : Directory.Exists(path) ? Kind.Directory : Kind.Missing;
         }
         int mode = BitConverter.ToInt32(status[4..8]) & 0xF000;
         return mode switch { 0x8000 => Kind.Regular, 0x4000 => Kind.Directory, _ => Kind.Other };

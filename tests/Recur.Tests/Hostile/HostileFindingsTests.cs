@@ -137,6 +137,12 @@ public sealed class HostileFindingsTests
     // 2. Writes to special files -----------------------------------------------------------------------------
 
     [Fact]
+    public void F1_a_root_folder_as_output_is_refused()
+    {
+        Outcome.Refused(CliRunner.Run("convert", GoldenCases.Dir("rwkv"), "-o", "/", "-q", "--force"), 2, "-o /");
+    }
+
+    [Fact]
     public void F2_save_state_refuses_a_device_and_leaves_it_a_device()
     {
         var result = CliRunner.Run("generate", ConvertedPackages.Get("rwkv"), "--ids", "1 2", "--max-new-tokens", "1", "--save-state", "/dev/null");
@@ -475,6 +481,29 @@ public sealed class HostileFindingsTests
         try
         {
             Outcome.Refused(CliRunner.Run("generate", ConvertedPackages.Get("rwkv"), "--ids", "1", "--load-state", file), 2, file, "past_key_values.", "dimension");
+        }
+        finally { File.Delete(file); }
+    }
+
+    [Theory]
+    [InlineData("gemma")]
+    [InlineData("gemma2")]
+    [InlineData("mamba")]
+    [InlineData("recurrent_gemma")]
+    [InlineData("rwkv")]
+    [InlineData("switch")]
+    public void F6_a_state_saved_by_generate_passes_the_contract_checks_and_resumes(string caseName)
+    {
+        // The checks refuse what is wrong, not what generate itself writes: a KV cache's past_sequence, a bounded
+        // window, encoder outputs.
+        string file = Path.Combine(Path.GetTempPath(), $"recur-hostile-roundtrip-{caseName}-{Guid.NewGuid():N}.safetensors");
+        string[] encoder = caseName == "switch" ? ["--input-ids", "5 6 7"] : [];
+        try
+        {
+            var saved = CliRunner.Run(["generate", ConvertedPackages.Get(caseName), "--ids", "1 2 3", "--max-new-tokens", "2", "--save-state", file, .. encoder]);
+            Assert.True(saved.Exit == 0, saved.ToString());
+            var resumed = CliRunner.Run(["generate", ConvertedPackages.Get(caseName), "--ids", "4", "--max-new-tokens", "2", "--load-state", file, .. encoder]);
+            Assert.True(resumed.Exit == 0, resumed.ToString());
         }
         finally { File.Delete(file); }
     }
