@@ -28,7 +28,7 @@ internal static class Verbs
         }
         catch (Exception e) when (IsInputError(e))
         {
-            context.Err.WriteLine($"error: {OneLine(e.Message)}");
+            context.Err.WriteLine($"error: {OneLine(Text(e))}");
             return ExitCodes.BadInput;
         }
         catch (OrtException e)
@@ -53,6 +53,10 @@ internal static class Verbs
         or NotSupportedException or FileNotFoundException or DirectoryNotFoundException or KeyNotFoundException
         or OrtLibraryException or ArgumentException or UnauthorizedAccessException
         or Export.OutputExistsException or Package.Files.FileRefusedException;
+
+    /// <summary>An argument exception's message without .NET's "(Parameter 'x') Actual value was y." tail, which names code, not input.</summary>
+    private static string Text(Exception e) =>
+        e is ArgumentException { ParamName: not null } a && a.Message.IndexOf(" (Parameter '", StringComparison.Ordinal) is var at and > 0 ? a.Message[..at] : e.Message;
 
     private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 }

@@ -542,6 +542,36 @@ public sealed class HostileFindingsTests
     }
 
     [Fact]
+    public void F7_a_null_graph_name_is_named_not_a_null_parameter()
+    {
+        string package = CopyPackage("rwkv");
+        try
+        {
+            EditManifest(package, m => m["graphs"]!["decoder"] = null);
+            Outcome.Refused(CliRunner.Run("generate", package, "--ids", "1"), 2, "recur.json", "'decoder' is null; expected a string");
+        }
+        finally { Directory.Delete(package, true); }
+    }
+
+    [Theory]
+    [InlineData(1L, 0L)]
+    [InlineData(0L, 3L)]
+    [InlineData((1L << 32) + 1, 0L)]
+    public void F7_an_input_file_with_an_empty_or_wrapping_shape_names_the_file_and_tensor(long batch, long length)
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"recur-hostile-input-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            SafetensorsWriter.Write(file, [new SafetensorsWriter.Tensor("input_ids", "I64", [batch, length], [])]);
+            var result = CliRunner.Run("logits", ConvertedPackages.Get("rwkv"), "--input", file, "--out", file + ".out");
+            string line = Outcome.Refused(result, 2, file, "'input_ids'", $"[{batch}, {length}]");
+            Assert.DoesNotContain("Parameter", line);
+            Assert.False(File.Exists(file + ".out"));
+        }
+        finally { File.Delete(file); }
+    }
+
+    [Fact]
     public void F7_a_graph_path_out_of_the_package_is_refused()
     {
         string package = CopyPackage("rwkv");
