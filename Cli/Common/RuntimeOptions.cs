@@ -48,7 +48,11 @@ public sealed class RuntimeOptions
     {
         int threads = result.GetValue(Threads);
         if (threads is < 0 or > MaxThreads) throw new UsageException($"--threads {threads}: expected 0 (ONNX Runtime's default) to {MaxThreads}");
-        Runtime.Ort.OrtLibrary.Initialize(result.GetValue(OrtLibrary));
+        string? library = result.GetValue(OrtLibrary);
+        // The loader would block on a pipe; a missing file is the library loader's to explain.
+        if (library is not null && Package.Files.InputFiles.KindOf(library) is not Package.Files.InputFiles.Kind.Missing)
+            Package.Files.InputFiles.RequireRegular(library, "--ort-library");
+        Runtime.Ort.OrtLibrary.Initialize(library);
         var entries = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var entry in result.GetValue(SessionEntries) ?? [])
         {

@@ -338,6 +338,8 @@ public sealed class HostileFindingsTests
             Outcome.Refused(Outcome.Within(30, "generate", package, "--prompt-file", fifo), 2, "--prompt-file", "not a regular file");
             Outcome.Refused(Outcome.Within(30, "generate", package, "--ids", "1", "--stop-file", fifo), 2, "--stop-file", "not a regular file");
             Outcome.Refused(Outcome.Within(30, "tokenize", fifo, "--text", "hi"), 2, "not a regular file");
+            Outcome.Refused(Outcome.Within(30, "generate", package, "--ids", "1", "--ort-library", fifo), 2, "--ort-library", "not a regular file");
+            Outcome.Refused(Outcome.Within(30, "logits", package, "--input", fifo, "--out", Path.Combine(dir, "o")), 2, "input", "not a regular file");
             Outcome.Refused(Outcome.Within(30, "tokenize", Gpt2Tokenizer, "--file", fifo), 2, "--file", "not a regular file");
         }
         finally { Directory.Delete(dir, true); }
