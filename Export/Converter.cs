@@ -316,12 +316,18 @@ public static partial class Converter
         catch (InvalidOperationException) { return false; }
     }
 
-    /// <summary>Moves the finished package into place; a previous package is swapped out, never half-replaced.</summary>
+    /// <summary>Moves the finished package into place; a previous package is swapped out in one step where the system
+    /// allows it (else by two renames, which the next convert repairs if cut between), never half-replaced.</summary>
     private static void Commit(string temp, string target)
     {
         if (!Directory.Exists(target))
         {
             Directory.Move(temp, target);
+            return;
+        }
+        if (AtomicExchange.TrySwap(temp, target))
+        {
+            TryDelete(temp); // it now holds the previous package; if this is cut short, the next convert removes it
             return;
         }
         string old = temp + ".old";

@@ -137,6 +137,26 @@ public sealed class HostileFindingsTests
     // 2. Writes to special files -----------------------------------------------------------------------------
 
     [Fact]
+    public void F1_a_package_is_replaced_by_one_swap_where_linux_allows_it()
+    {
+        string parent = Outcome.TempDir("swap");
+        try
+        {
+            string a = Path.Combine(parent, "a"), b = Path.Combine(parent, "b");
+            Directory.CreateDirectory(a);
+            Directory.CreateDirectory(b);
+            File.WriteAllText(Path.Combine(a, "from"), "a");
+            File.WriteAllText(Path.Combine(b, "from"), "b");
+            bool swapped = AtomicExchange.TrySwap(a, b);
+            Assert.Equal(swapped ? "b" : "a", File.ReadAllText(Path.Combine(a, "from")));
+            Assert.Equal(swapped ? "a" : "b", File.ReadAllText(Path.Combine(b, "from")));
+            // glibc and Linux 3.15+ on tmpfs/ext4/btrfs/xfs: the one-step swap is expected here.
+            if (OperatingSystem.IsLinux() && new DriveInfo(parent).DriveFormat is "tmpfs" or "ext4" or "btrfs" or "xfs") Assert.True(swapped);
+        }
+        finally { Directory.Delete(parent, true); }
+    }
+
+    [Fact]
     public void F1_a_root_folder_as_output_is_refused()
     {
         Outcome.Refused(CliRunner.Run("convert", GoldenCases.Dir("rwkv"), "-o", "/", "-q", "--force"), 2, "-o /");
