@@ -17,8 +17,8 @@ public static class Program
         var parsed = root.Parse(ValueAfterOption(root, args), new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parsed.Errors.Count > 0)
         {
-            foreach (var error in parsed.Errors) context.Err.WriteLine($"error: {error.Message}");
-            context.Err.WriteLine("See `recur --help`.");
+            // One line, however many problems the parser found.
+            context.Err.WriteLine($"error: {string.Join("; ", parsed.Errors.Select(Describe))} (see `recur --help`)");
             return ExitCodes.BadInput;
         }
         return parsed.Invoke(new InvocationConfiguration { Output = context.Out, Error = context.Err, EnableDefaultExceptionHandler = false });
@@ -52,5 +52,18 @@ public static class Program
             if (takesDashes) i++;
         }
         return [.. result];
+    }
+
+    /// <summary>A parse error on one line, naming the option it belongs to when the parser's own text does not.</summary>
+    private static string Describe(System.CommandLine.Parsing.ParseError error)
+    {
+        string message = string.Join(' ', error.Message.Split((char[])[' ', '\t', '\r', '\n'], StringSplitOptions.RemoveEmptyEntries));
+        var option = error.SymbolResult switch
+        {
+            System.CommandLine.Parsing.OptionResult o => o.Option,
+            System.CommandLine.Parsing.ArgumentResult { Parent: System.CommandLine.Parsing.OptionResult o } => o.Option,
+            _ => null,
+        };
+        return option is null || message.Contains(option.Name, StringComparison.Ordinal) ? message : $"{option.Name}: {message}";
     }
 }

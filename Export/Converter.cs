@@ -3,6 +3,7 @@ using System.Text.Json;
 using Recur.Export.Checkpoints;
 using Recur.Export.Packages;
 using Recur.Package;
+using Recur.Package.Files;
 using Recur.Graphs;
 using Recur.Graphs.Architectures;
 using Recur.Graphs.Config;
@@ -25,11 +26,13 @@ public sealed record ConvertOptions
     /// <summary>RWKV-4 only: positions per chunk of the parallel WKV, 0 for the Scan over positions; null for the default.</summary>
     public int? WkvChunk { get; init; }
     public ExternalDataMode ExternalData { get; init; } = ExternalDataMode.Auto;
-    /// <summary>Replace an existing folder that is not a Recur package.</summary>
+    /// <summary>Replace an existing non-empty output folder, if it is a Recur package holding nothing but package files.</summary>
     public bool Force { get; init; }
+    /// <summary>Convert NaN and infinite weights as they are instead of refusing them.</summary>
+    public bool AllowNonFinite { get; init; }
 }
 
-/// <summary>The output folder is taken by something that is not a package.</summary>
+/// <summary>The output folder is taken, or replacing it would delete something that is not a package file.</summary>
 public sealed class OutputExistsException(string message) : IOException(message);
 
 public sealed record ConvertResult(string OutputDir, PackageManifest Manifest, IReadOnlyList<string> Files, long ParameterCount, long WeightBytes);
@@ -38,7 +41,7 @@ public sealed record ConvertResult(string OutputDir, PackageManifest Manifest, I
 /// checkpoint folder -> architecture -> graphs -> package, written into a temporary folder beside
 /// the target and renamed into place only after it has been verified.
 /// </summary>
-public static class Converter
+public static partial class Converter
 {
     /// <summary>Files copied from the checkpoint so a package carries its tokenizer and generation defaults.</summary>
     private static readonly string[] CompanionFiles =
@@ -64,7 +67,9 @@ public static class Converter
         Action<long, long>? bytesWritten = null)
     {
         string source = ResolveSource(options);
-        string target = Path.GetFullPath(options.OutputDir);
+        string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.OutputDir));
+        string parent = Path.GetDirectoryName(target) ?? throw new OutputExistsException($"-o {target}: is a root folder; choose a folder below it");
+        RemoveAbandoned(parent); // first: it may put back a package the target check must see
         CheckTarget(target, source, options.Force);
 
         var (config, inferredConfig) = LoadConfig(source, progress);
@@ -82,7 +87,7 @@ public static class Converter
         });
         RefuseUnused(weights, source);
 
-        string temp = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.converting-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        string temp = Path.Combine(parent, $".{Path.GetFileName(target)}.converting-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(temp);
         try
         {
@@ -102,6 +107,7 @@ public static class Converter
                     new ModelWriteOptions
                     {
                         ExternalData = options.ExternalData,
+                        AllowNonFinite = options.AllowNonFinite,
                         Metadata = meta,
                         Progress = bytesWritten is null ? null : done => bytesWritten(offset + done, total),
                     }));
@@ -115,7 +121,9 @@ public static class Converter
             foreach (var name in CompanionFiles)
             {
                 string from = Path.Combine(source, name);
-                if (File.Exists(from)) File.Copy(from, Path.Combine(temp, name));
+                if (InputFiles.KindOf(from) == InputFiles.Kind.Missing) continue;
+                InputFiles.RequireWithin(from, "checkpoint file", name.EndsWith(".json", StringComparison.Ordinal) ? InputBudgets.JsonBytes : InputBudgets.TextBytes);
+                File.Copy(from, Path.Combine(temp, name));
             }
             if (inferredConfig is not null) File.WriteAllText(Path.Combine(temp, "config.json"), inferredConfig);
             verify?.Invoke(temp);
@@ -211,33 +219,31 @@ public static class Converter
             DType = options.Quantization?.Name ?? DTypeName(options.MatrixWeightType),
             Opset = options.Opset,
             Generation = ReadGeneration(config, source),
-            Tokenizer = File.Exists(Path.Combine(source, "tokenizer.json")) ? "tokenizer.json"
-                : File.Exists(Path.Combine(source, PackageManifest.WorldVocabularyFile)) ? PackageManifest.WorldVocabularyFile : null,
+            Tokenizer = InputFiles.KindOf(Path.Combine(source, "tokenizer.json")) != InputFiles.Kind.Missing ? "tokenizer.json"
+                : InputFiles.KindOf(Path.Combine(source, PackageManifest.WorldVocabularyFile)) != InputFiles.Kind.Missing ? PackageManifest.WorldVocabularyFile : null,
             Source = new PackageManifest.SourceEntry(source, checkpoint.ContentHash, "recur"),
             Config = config.Scalars(),
         };
     }
 
-    /// <summary>Token ids for generation: generation_config.json where present, else config.json.</summary>
+    /// <summary>Token ids for generation: generation_config.json where present, else config.json; each an integer
+    /// id, or for eos_token_id a list of them (both files allow that).</summary>
     private static PackageManifest.GenerationEntry ReadGeneration(ModelConfig config, string source)
     {
-        JsonElement? gen = null;
         string genPath = Path.Combine(source, "generation_config.json");
-        if (File.Exists(genPath))
+        using var doc = InputFiles.KindOf(genPath) == InputFiles.Kind.Missing ? null : InputFiles.ReadJson(genPath, "generation config");
+        JsonFields? gen = doc is null ? null : new JsonFields(doc.RootElement, genPath);
+        JsonFields configFields = new(config.Root, config.Path);
+        IReadOnlyList<long> Ids(string key, bool list)
         {
-            try { gen = JsonDocument.Parse(File.ReadAllText(genPath)).RootElement.Clone(); }
-            catch (JsonException e) { throw new InvalidDataException($"{genPath}: not valid JSON ({e.Message})"); }
+            var from = gen is { } g && g.Has(key) ? g : configFields.Has(key) ? configFields : (JsonFields?)null;
+            if (from is not { } f) return [];
+            var v = f.Get(key);
+            if (v.ValueKind == JsonValueKind.Array && list) return v.EnumerateArray().Select(x => f.AsInteger(x, key, 0, int.MaxValue)).ToList();
+            return [f.AsInteger(v, key, 0, int.MaxValue)];
         }
-        long? Id(string key)
-        {
-            if (gen is { } g && g.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number) return v.GetInt64();
-            return config.Has(key) && config.OptionalInt(key) is int i ? i : null;
-        }
-        var eos = new List<long>();
-        JsonElement? eosElement = gen is { } ge && ge.TryGetProperty("eos_token_id", out var e1) ? e1 : null;
-        if (eosElement is { ValueKind: JsonValueKind.Array } arr) eos.AddRange(arr.EnumerateArray().Select(x => x.GetInt64()));
-        else if (Id("eos_token_id") is long single) eos.Add(single);
-        return new PackageManifest.GenerationEntry(Id("bos_token_id"), eos, Id("pad_token_id"), Id("decoder_start_token_id"));
+        long? Id(string key) => Ids(key, list: false) is [long id] ? id : null;
+        return new PackageManifest.GenerationEntry(Id("bos_token_id"), Ids("eos_token_id", list: true), Id("pad_token_id"), Id("decoder_start_token_id"));
     }
 
     private static void RefuseUnused(WeightPuller weights, string source)
@@ -249,22 +255,109 @@ public static class Converter
             $"{source}: {unused.Count} checkpoint tensor(s) are not used by the graph, so the checkpoint does not match its config: {list}{(unused.Count > 8 ? ", ..." : "")}");
     }
 
+    /// <summary>
+    /// The output rules: never the checkpoint's folder, one inside it or one above it; an existing non-empty folder only
+    /// with --force, and only when it is a Recur package that holds nothing but package files (so --force can never
+    /// delete a user's file). Everything else is refused before any work, naming what is in the way.
+    /// </summary>
     private static void CheckTarget(string target, string source, bool force)
     {
-        if (string.Equals(target.TrimEnd('/'), source.TrimEnd('/'), StringComparison.Ordinal))
-            throw new ArgumentException($"{target}: the output folder cannot be the checkpoint folder");
-        if (File.Exists(target)) throw new OutputExistsException($"{target}: exists and is a file; choose another output folder");
-        if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any()
-            && !File.Exists(Path.Combine(target, PackageManifest.FileName)) && !force)
-            throw new OutputExistsException($"{target}: exists and is not a Recur package; pass --force to replace it or choose another folder");
+        // Compared as real paths, so a symbolic link cannot hide that -o and the checkpoint overlap.
+        string t = InputFiles.RealPath(target).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+        string s = InputFiles.RealPath(source).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+        if (t == s) throw new OutputExistsException($"-o {target}: is the checkpoint folder; choose another output folder");
+        if (t.StartsWith(s, StringComparison.Ordinal)) throw new OutputExistsException($"-o {target}: is inside the checkpoint folder {source}; choose a folder outside it");
+        if (s.StartsWith(t, StringComparison.Ordinal)) throw new OutputExistsException($"-o {target}: holds the checkpoint folder {source}; choose a folder outside it");
+        switch (InputFiles.KindOf(target))
+        {
+            case InputFiles.Kind.Missing: return;
+            case InputFiles.Kind.Directory: break;
+            default: throw new OutputExistsException($"-o {target}: exists and is not a folder; choose another output folder");
+        }
+        if (!Directory.EnumerateFileSystemEntries(target).Any()) return;
+        if (!force)
+            throw new OutputExistsException($"-o {target}: exists and is not empty; pass --force to replace the Recur package there, or choose another folder");
+        var strangers = NonPackageEntries(target);
+        if (strangers.Count > 0)
+            throw new OutputExistsException($"-o {target}: --force replaces only a Recur package holding nothing but package files, and would delete: {string.Join(", ", strangers.Take(10))}{(strangers.Count > 10 ? $", ... ({strangers.Count} in all)" : "")}");
     }
 
-    /// <summary>Moves the finished package into place; a previous package is swapped out, never half-replaced.</summary>
+    /// <summary>What in <paramref name="folder"/> is not a file of the Recur package described by its recur.json (everything, if it is none).</summary>
+    private static List<string> NonPackageEntries(string folder)
+    {
+        var entries = Directory.EnumerateFileSystemEntries(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        string manifest = Path.Combine(folder, PackageManifest.FileName);
+        var allowed = new HashSet<string>(CompanionFiles.Append(PackageManifest.FileName).Append("genai_config.json"), StringComparer.Ordinal);
+        try
+        {
+            using var doc = InputFiles.ReadJson(manifest, "package manifest");
+            var root = new JsonFields(doc.RootElement, manifest);
+            if (!root.String("format").StartsWith("recur-package/", StringComparison.Ordinal)) return entries!;
+            foreach (var graph in root.Object("graphs").Element.EnumerateObject())
+                if (graph.Value.ValueKind == JsonValueKind.String)
+                {
+                    allowed.Add(graph.Value.GetString()!);
+                    allowed.Add(graph.Value.GetString()! + ".data");
+                }
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            return entries!; // not a readable package manifest: nothing there is known to be a package file
+        }
+        return entries.Where(name => !allowed.Contains(name!) || InputFiles.KindOf(Path.Combine(folder, name!)) != InputFiles.Kind.Regular).ToList()!;
+    }
+
+    /// <summary>
+    /// A convert killed before it finished leaves its hidden `.NAME.converting-PID-GUID` folder behind; the next
+    /// convert into the same parent removes those whose process is gone (a running convert's folder is left alone).
+    /// One killed between its two renames leaves the previous package as `.NAME.converting-PID-GUID.old` and no
+    /// NAME: that package is put back, not removed.
+    /// </summary>
+    private static void RemoveAbandoned(string parent)
+    {
+        if (!Directory.Exists(parent)) return;
+        foreach (string dir in Directory.EnumerateDirectories(parent, ".*.converting-*"))
+        {
+            var match = AbandonedName().Match(Path.GetFileName(dir));
+            if (!match.Success || IsRunning(int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture))) continue;
+            string name = Path.Combine(parent, match.Groups[1].Value);
+            if (match.Groups[3].Success && !Path.Exists(name))
+            {
+                try { Directory.Move(dir, name); continue; }
+                catch (IOException) { }
+                catch (UnauthorizedAccessException) { }
+            }
+            TryDelete(dir);
+        }
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\.(.+)\.converting-(\d{1,9})-[0-9a-f]{32}(\.old)?$")]
+    private static partial System.Text.RegularExpressions.Regex AbandonedName();
+
+    private static bool IsRunning(int pid)
+    {
+        if (pid == Environment.ProcessId) return true;
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    /// <summary>Moves the finished package into place; a previous package is swapped out in one step where the system
+    /// allows it (else by two renames, which the next convert repairs if cut between), never half-replaced.</summary>
     private static void Commit(string temp, string target)
     {
         if (!Directory.Exists(target))
         {
             Directory.Move(temp, target);
+            return;
+        }
+        if (AtomicExchange.TrySwap(temp, target))
+        {
+            TryDelete(temp); // it now holds the previous package; if this is cut short, the next convert removes it
             return;
         }
         string old = temp + ".old";

@@ -123,7 +123,7 @@ public sealed partial class GraphBuilder
     {
         if (IsSubgraph) throw Error("Input", "inputs with defaults belong to the main graph");
         var input = Input(inputName, TensorDType.Int64);
-        root.initializers.Add(new Initializer(inputName, TensorDType.Int64, [], () => BitConverter.GetBytes(defaultValue)));
+        root.initializers.Add(new Initializer(inputName, TensorDType.Int64, [], () => BitConverter.GetBytes(defaultValue), isGraphConstant: true));
         return input;
     }
 
@@ -225,7 +225,7 @@ public sealed partial class GraphBuilder
         string key = $"{(int)type}|{string.Join(',', shape)}|{Convert.ToBase64String(bytes)}";
         if (root.constantCache.TryGetValue(key, out var cached)) return cached;
         string unique = root.UniqueName("const");
-        root.initializers.Add(new Initializer(unique, type, shape, () => bytes));
+        root.initializers.Add(new Initializer(unique, type, shape, () => bytes, isGraphConstant: true));
         var value = new Value(root, unique, type, shape.Select(d => (Dim)d).ToArray()) { KnownInts = knownInts };
         root.constantCache[key] = value;
         return value;

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Recur.Graphs.Ir;
 using Recur.Graphs.Onnx;
+using Recur.Graphs.Weights;
 
 namespace Recur.Graphs;
 
@@ -13,6 +14,8 @@ public sealed record ModelWriteOptions
     public string ProducerVersion { get; init; } = "0.1";
     /// <summary>Called after each initializer with the bytes of weights written so far by this call.</summary>
     public Action<long>? Progress { get; init; }
+    /// <summary>Write NaN and infinite weights as they are instead of refusing them.</summary>
+    public bool AllowNonFinite { get; init; }
 }
 
 /// <summary>Writes a built graph as an ONNX model, with weights inline or in a `.data` file beside it.</summary>
@@ -100,6 +103,11 @@ public static class ModelWriter
                 byte[] bytes = t.Init.Materialize();
                 if (bytes.LongLength != t.Init.ByteSize)
                     throw new InvalidOperationException($"initializer '{t.Init.Name}' produced {bytes.LongLength} bytes, expected {t.Init.ByteSize}");
+                // NaN weights would convert "fine" and then give NaN logits; checked as each tensor is produced (the
+                // graph's own constants, such as a -inf mask, are not data).
+                if (!options.AllowNonFinite && !t.Init.IsGraphConstant && Package.NonFinite.FirstIndex((int)t.Init.Type, bytes) is var at and >= 0)
+                    throw new InvalidDataException(
+                        $"tensor '{t.Init.Name}' [{string.Join(", ", t.Init.Shape)}] holds {Package.NonFinite.Describe((int)t.Init.Type, bytes, at)} at element {at}; fix the checkpoint, or pass --allow-nonfinite to convert it as it is");
                 if (t.Inline)
                 {
                     output.WriteTag(TensorProto.RawDataFieldNumber, WireFormat.WireType.LengthDelimited);
@@ -114,6 +122,8 @@ public static class ModelWriter
                 options.Progress?.Invoke(done);
             }
             output.Flush();
+            file.Flush(flushToDisk: true); // the package folder is renamed into place next; its files must be on disk first
+            data?.Flush(flushToDisk: true);
             if (data is not null) written.Add(data.Name);
         }
         return written;

@@ -29,7 +29,7 @@ internal static class Verbs
         }
         catch (Exception e) when (IsInputError(e))
         {
-            context.Err.WriteLine($"error: {OneLine(e.Message)}");
+            context.Err.WriteLine($"error: {OneLine(Text(e))}");
             return ExitCodes.BadInput;
         }
         catch (OnnxRuntimeException e)
@@ -42,12 +42,22 @@ internal static class Verbs
             context.Err.WriteLine($"error: {OneLine(e.Message)}");
             return ExitCodes.Failed;
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A failure no check above foresaw still ends as one line, never a stack trace.
+            context.Err.WriteLine($"error: unexpected {e.GetType().Name}: {OneLine(e.Message)}");
+            return ExitCodes.Failed;
+        }
     }
 
     private static bool IsInputError(Exception e) => e is UsageException or Graphs.Config.ConfigException or InvalidDataException
         or NotSupportedException or FileNotFoundException or DirectoryNotFoundException or KeyNotFoundException
         or OrtLibraryException or ProviderUnavailableException or ArgumentException or UnauthorizedAccessException
-        or Export.OutputExistsException;
+        or Export.OutputExistsException or Package.Files.FileRefusedException;
+
+    /// <summary>An argument exception's message without .NET's "(Parameter 'x') Actual value was y." tail, which names code, not input.</summary>
+    private static string Text(Exception e) =>
+        e is ArgumentException { ParamName: not null } a && a.Message.IndexOf(" (Parameter '", StringComparison.Ordinal) is var at and > 0 ? a.Message[..at] : e.Message;
 
     private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 }

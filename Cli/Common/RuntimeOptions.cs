@@ -26,9 +26,12 @@ public sealed class RuntimeOptions
         Description = "GPU index for cuda, tensorrt and dml",
         DefaultValueFactory = _ => 0,
     };
+    /// <summary>ONNX Runtime makes a thread per count without a bound of its own; far past the cores it only thrashes.</summary>
+    public const int MaxThreads = 1024;
+
     public Option<int> Threads { get; } = new("--threads")
     {
-        Description = "Intra-op threads (0 = ONNX Runtime's default, one per core)",
+        Description = $"Intra-op threads, 0 to {MaxThreads} (0 = ONNX Runtime's default, one per core)",
         DefaultValueFactory = _ => 0,
     };
 
@@ -52,8 +55,12 @@ public sealed class RuntimeOptions
     public SessionConfig Resolve(ParseResult result, CliContext context)
     {
         int threads = result.GetValue(Threads);
-        if (threads < 0) throw new UsageException("--threads must be 0 or more");
-        Runtime.Ort.OrtLibrary.Initialize(result.GetValue(OrtLibrary));
+        if (threads is < 0 or > MaxThreads) throw new UsageException($"--threads {threads}: expected 0 (ONNX Runtime's default) to {MaxThreads}");
+        string? library = result.GetValue(OrtLibrary);
+        // The loader would block on a pipe; a missing file is the library loader's to explain.
+        if (library is not null && Package.Files.InputFiles.KindOf(library) is not Package.Files.InputFiles.Kind.Missing)
+            Package.Files.InputFiles.RequireRegular(library, "--ort-library");
+        Runtime.Ort.OrtLibrary.Initialize(library);
         var entries = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var entry in result.GetValue(SessionEntries) ?? [])
         {

@@ -3,6 +3,7 @@ using Recur.Cli.Common;
 using Recur.Export.Checkpoints;
 using Recur.Graphs.Weights;
 using Recur.Runtime.Execution;
+using Recur.Package.Files;
 
 namespace Recur.Cli.Golden;
 
@@ -20,7 +21,7 @@ internal static class GoldenInputs
 {
     public static IReadOnlyList<InputSet> Read(string path, bool encoderDecoder)
     {
-        if (!File.Exists(path)) throw new UsageException($"{path}: no such file");
+        InputFiles.RequireRegular(path, "input");
         using var file = SafetensorsFile.Open(path);
         var sets = new List<InputSet>();
         string prefix = encoderDecoder ? "decoder_input_ids" : "input_ids";
@@ -51,9 +52,13 @@ internal static class GoldenInputs
         file.TryGetEntry(name, out var entry);
         if (entry.DType != TensorDType.Int64 || entry.Shape.Length != 2)
             throw new InvalidDataException($"{path}: '{name}' is {entry.DType} [{string.Join(", ", entry.Shape)}]; expected int64 [batch, sequence]");
+        // Checked before the casts: a batch of 2^32 + 1 must not wrap to 1.
+        long batch = entry.Shape[0], length = entry.Shape[1];
+        if (batch is < 1 or > InputBudgets.BatchRows || length is < 1 or > InputBudgets.SequenceTokens || batch * length > InputBudgets.CallTokens)
+            throw new InvalidDataException($"{path}: '{name}' is [{batch}, {length}]; expected 1 to {InputBudgets.BatchRows} rows of 1 to {InputBudgets.SequenceTokens:N0} tokens, at most {InputBudgets.CallTokens:N0} in all");
         var ids = new long[entry.ElementCount];
         file.ReadRaw(name, MemoryMarshal.AsBytes(ids.AsSpan()));
-        return (ids, (int)entry.Shape[0], (int)entry.Shape[1]);
+        return (ids, (int)batch, (int)length);
     }
 
     /// <summary>Runs one input set; with <paramref name="split"/> the first positions go in one call and the rest in a second that receives the state.</summary>

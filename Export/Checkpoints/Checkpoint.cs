@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Recur.Graphs.Weights;
 using static Recur.Export.Checkpoints.NameSuggestions;
+using Recur.Package.Files;
 
 namespace Recur.Export.Checkpoints;
 
@@ -157,6 +158,7 @@ public sealed class Checkpoint : ITensorSource, IDisposable
 
     private static string HashFile(string path)
     {
+        InputFiles.RequireRegular(path, "checkpoint file");
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 20, FileOptions.SequentialScan);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Recur.Package.Files;
 
 namespace Recur.Export.Checkpoints;
 
@@ -50,12 +51,12 @@ public static partial class HubCache
             if (revision.Length == 0 || revision.IndexOfAny(['\\', '\0']) >= 0 || revision.Split('/').Any(p => p is "" or "." or ".."))
                 throw new ArgumentException($"--revision '{revision}' is not a branch, tag or commit name");
             string reference = Path.Combine(repo, "refs", revision);
-            commit = File.Exists(reference) ? File.ReadAllText(reference).Trim() : revision;
+            commit = File.Exists(reference) ? InputFiles.ReadText(reference, "Hugging Face cache reference", 4096).Trim() : revision;
         }
         else
         {
             string main = Path.Combine(repo, "refs", "main");
-            commit = File.Exists(main) ? File.ReadAllText(main).Trim() : LatestSnapshot(snapshots);
+            commit = File.Exists(main) ? InputFiles.ReadText(main, "Hugging Face cache reference", 4096).Trim() : LatestSnapshot(snapshots);
         }
 
         string folder = commit is null ? "" : Path.Combine(snapshots, commit);

@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.Text;
 using Recur.Graphs.Weights;
 using static Recur.Export.Checkpoints.NameSuggestions;
+using Recur.Package.Files;
 
 namespace Recur.Export.Checkpoints;
 
@@ -21,7 +22,7 @@ namespace Recur.Export.Checkpoints;
 public sealed class PyTorchFile : ITensorSource, IDisposable
 {
     // A state dict's pickle is a few bytes per tensor; 1 GiB is far beyond any real one.
-    private const long MaxPickleBytes = 1L << 30;
+    private const long MaxPickleBytes = Recur.Package.Files.InputBudgets.PickleBytes;
     private const int ChunkElements = 1 << 22;
 
     private readonly ZipArchive archive;
@@ -50,6 +51,7 @@ public sealed class PyTorchFile : ITensorSource, IDisposable
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("PyTorch checkpoints are read on little-endian hosts only");
         string full = Path.GetFullPath(path);
+        if (InputFiles.KindOf(full) is not InputFiles.Kind.Missing) InputFiles.RequireRegular(full, "PyTorch checkpoint");
         FileStream stream;
         try
         {

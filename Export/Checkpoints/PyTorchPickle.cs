@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Recur.Package.Files;
 using Recur.Graphs.Weights;
 
 namespace Recur.Export.Checkpoints;
@@ -80,6 +81,7 @@ internal sealed class PyTorchPickle
     private readonly List<int> marks = [];
     private readonly Dictionary<long, object?> memo = [];
     private int position;
+    private long spent;
 
     private PyTorchPickle(string origin, byte[] data, Func<object?[], object> persistentLoad)
     {
@@ -126,7 +128,7 @@ internal sealed class PyTorchPickle
                 case 0x2E:                                                     // STOP
                     if (stack.Count != 1 || marks.Count != 0) throw Bad(at, $"STOP with {stack.Count} values and {marks.Count} marks on the stack, expected one value");
                     return stack[0];
-                case 0x28: marks.Add(stack.Count); break;                      // MARK
+                case 0x28: Spend(at); marks.Add(stack.Count); break;           // MARK
                 case 0x30: Pop(at); break;                                     // POP
                 case 0x31: PopMark(at); break;                                 // POP_MARK
                 case 0x32: Push(Peek(at)); break;                              // DUP
@@ -303,12 +305,30 @@ internal sealed class PyTorchPickle
         _ => throw Bad(at, $"a dict key is a {TypeName(key)}; state dict keys are strings"),
     };
 
-    private void Memo(long index, int at) => memo[index] = Peek(at);
+    private void Memo(long index, int at)
+    {
+        Spend(at);
+        memo[index] = Peek(at);
+    }
 
     private object? Recall(long index, int at) =>
         memo.TryGetValue(index, out var value) ? value : throw Bad(at, $"memo slot {index} is read before it is written");
 
-    private void Push(object? value) => stack.Add(value);
+    private void Push(object? value)
+    {
+        Spend(position);
+        stack.Add(value);
+    }
+
+    /// <summary>
+    /// The memory budget: every value pushed, memoized or marked counts against <see cref="InputBudgets.PickleObjects"/>, so a
+    /// small compressed data.pkl of a million DUPs cannot grow the stack or memo until the process dies.
+    /// </summary>
+    private void Spend(int at)
+    {
+        if (++spent > InputBudgets.PickleObjects)
+            throw Bad(at, $"the pickle builds more than {InputBudgets.PickleObjects:N0} values, over the unpickler's memory budget; a state dict needs far fewer");
+    }
 
     private object? Peek(int at)
     {

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
 using Recur.Graphs.Weights;
 using static Recur.Export.Checkpoints.NameSuggestions;
+using Recur.Package.Files;
 
 namespace Recur.Export.Checkpoints;
 
@@ -47,6 +48,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource, IDisposable
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("safetensors data is little-endian; Recur reads it only on little-endian hosts");
         string full = Path.GetFullPath(path);
+        if (InputFiles.KindOf(full) is not InputFiles.Kind.Missing) InputFiles.RequireRegular(full, "safetensors file");
         FileStream stream;
         try
         {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using static Recur.Export.Checkpoints.NameSuggestions;
+using Recur.Package.Files;
 
 namespace Recur.Export.Checkpoints;
 
@@ -25,6 +26,7 @@ internal sealed class ShardIndex
 
     public static ShardIndex Read(string path)
     {
+        InputFiles.RequireRegular(path, "shard index");
         var info = new FileInfo(path);
         if (info.Length > MaxBytes)
             throw new InvalidDataException($"{path}: the shard index is {info.Length} bytes, more than the {MaxBytes} a real index needs");

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Recur.Package.Files;
 
 namespace Recur.Graphs.Config;
 
@@ -28,17 +29,12 @@ public sealed class ModelConfig
 
     public static ModelConfig Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: not found (a Hugging Face checkpoint folder has a config.json)", path);
-        try
-        {
-            using var doc = JsonDocument.Parse(QuoteNamedNumbers(File.ReadAllText(path)), new JsonDocumentOptions { AllowTrailingCommas = true });
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ConfigException($"{path}: expected a JSON object, found {doc.RootElement.ValueKind}");
-            return new ModelConfig(doc.RootElement.Clone(), path);
-        }
-        catch (JsonException e)
-        {
-            throw new ConfigException($"{path}: not valid JSON ({e.Message})");
-        }
+        if (InputFiles.KindOf(path) == InputFiles.Kind.Missing)
+            throw new FileNotFoundException($"{path}: not found (a Hugging Face checkpoint folder has a config.json)", path);
+        string text = InputFiles.ReadText(path, "config");
+        using var doc = InputFiles.ParseJson(System.Text.Encoding.UTF8.GetBytes(QuoteNamedNumbers(text)), $"config {path}", new JsonDocumentOptions { AllowTrailingCommas = true });
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ConfigException($"{path}: expected a JSON object, found {doc.RootElement.ValueKind}");
+        return new ModelConfig(doc.RootElement.Clone(), path);
     }
 
     public static ModelConfig Parse(string json, string path = "config.json")
@@ -57,7 +53,7 @@ public sealed class ModelConfig
     /// <summary>
     /// Python's json module writes float('inf') and float('nan') as the bare words Infinity, -Infinity and NaN
     /// (real Mamba-2 configs do, in time_step_limit), which JSON does not allow: outside strings they become
-    /// the strings "Infinity", "-Infinity" and "NaN", which the number readers accept.
+    /// the strings "Infinity", "-Infinity" and "NaN"; the number readers accept the infinities and name a NaN.
     /// </summary>
     private static string QuoteNamedNumbers(string json)
     {
@@ -91,6 +87,8 @@ public sealed class ModelConfig
         if (!Has(key)) return new ModelConfig(JsonDocument.Parse("{}").RootElement.Clone(), Path, $"{prefix}{key}.");
         return Get(key, (k, v) => v.ValueKind == JsonValueKind.Object ? new ModelConfig(v, Path, $"{prefix}{k}.") : throw Mistyped(k, "an object", v));
     }
+    /// <summary>The file's object as it is, for readers with their own rules (generation ids).</summary>
+    public JsonElement Root => root;
 
     public bool Has(string key) => root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
     /// <summary>Present with the value null, which some fields use for "off" while a missing field takes a default.</summary>
@@ -147,13 +145,13 @@ public sealed class ModelConfig
         throw Mistyped(key, "an integer", v);
     }
 
+    /// <summary>A finite number, or Python's Infinity / -Infinity (Mamba-2's time_step_limit); 1e400 and NaN are refused.</summary>
     private double ReadDouble(string key, JsonElement v) => v.ValueKind switch
     {
-        JsonValueKind.Number => v.GetDouble(),
+        JsonValueKind.Number when v.GetDouble() is var d && double.IsFinite(d) => d,
         JsonValueKind.String when v.GetString() is "Infinity" => double.PositiveInfinity,
         JsonValueKind.String when v.GetString() is "-Infinity" => double.NegativeInfinity,
-        JsonValueKind.String when v.GetString() is "NaN" => double.NaN,
-        _ => throw Mistyped(key, "a number", v),
+        _ => throw Mistyped(key, "a finite number (or Infinity)", v),
     };
 
     private bool ReadBool(string key, JsonElement v) => v.ValueKind switch
@@ -175,7 +173,8 @@ public sealed class ModelConfig
             .Where(p => p.Value.ValueKind is JsonValueKind.Number or JsonValueKind.String or JsonValueKind.True or JsonValueKind.False)
             .ToDictionary(p => p.Name, p => (object?)(p.Value.ValueKind switch
             {
-                JsonValueKind.Number => p.Value.GetDouble(),
+                // 1e400 reads as infinity, which JSON cannot hold: the summary keeps the text as written.
+                JsonValueKind.Number => double.IsFinite(p.Value.GetDouble()) ? p.Value.GetDouble() : p.Value.GetRawText(),
                 JsonValueKind.String => p.Value.GetString(),
                 JsonValueKind.True => true,
                 _ => false,

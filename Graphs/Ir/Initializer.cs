@@ -8,8 +8,9 @@ namespace Recur.Graphs.Ir;
 /// </summary>
 public sealed class Initializer
 {
-    internal Initializer(string name, TensorDType type, long[] shape, Func<byte[]> materialize)
+    internal Initializer(string name, TensorDType type, long[] shape, Func<byte[]> materialize, bool isGraphConstant = false)
     {
+        IsGraphConstant = isGraphConstant;
         Name = name;
         Type = type;
         Shape = shape;
@@ -20,6 +21,8 @@ public sealed class Initializer
     public TensorDType Type { get; }
     public long[] Shape { get; }
     public Func<byte[]> Materialize { get; }
+    /// <summary>A constant of the graph's own math (a -inf mask, a default), not data from the checkpoint.</summary>
+    public bool IsGraphConstant { get; }
     public long ElementCount => Shape.Aggregate(1L, (a, d) => a * d);
     public long ByteSize => ElementCount * TensorBytes.ElementSize(Type);
 }

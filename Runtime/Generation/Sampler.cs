@@ -15,10 +15,11 @@ public sealed record SamplingOptions
 
     public void Validate()
     {
-        if (Temperature < 0) throw new ArgumentException($"temperature must be 0 (greedy) or positive, got {Temperature}");
-        if (TopK < 0) throw new ArgumentException($"top-k must be 0 (off) or positive, got {TopK}");
-        if (TopP is <= 0 or > 1) throw new ArgumentException($"top-p must be in (0, 1], got {TopP}");
-        if (RepetitionPenalty <= 0) throw new ArgumentException($"repetition penalty must be positive, got {RepetitionPenalty}");
+        // Written so NaN fails every test: a NaN temperature would otherwise pick the least likely token.
+        if (!(Temperature >= 0 && double.IsFinite(Temperature))) throw new ArgumentException($"--temperature {Temperature}: expected 0 (greedy) or a finite positive number");
+        if (TopK < 0) throw new ArgumentException($"--top-k {TopK}: expected 0 (off) or a positive count");
+        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"--top-p {TopP}: expected a number in (0, 1]");
+        if (!(RepetitionPenalty > 0 && double.IsFinite(RepetitionPenalty))) throw new ArgumentException($"--repetition-penalty {RepetitionPenalty}: expected a finite positive number (1 = off)");
     }
 }
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Recur.Package.Files;
 using Recur.Runtime.Ort;
 
 namespace Recur.Runtime.Packages;
@@ -52,58 +52,77 @@ public sealed class ModelPackage
         string dir = File.Exists(path) ? Path.GetDirectoryName(Path.GetFullPath(path))! : Path.GetFullPath(path);
         string manifest = Path.Combine(dir, ManifestFile);
         if (!System.IO.Directory.Exists(dir)) throw new DirectoryNotFoundException($"{path}: no such package folder");
-        if (!File.Exists(manifest))
+        if (InputFiles.KindOf(manifest) == InputFiles.Kind.Missing)
             throw new FileNotFoundException($"{path}: not a Recur package (no {ManifestFile}); create one with `recur convert CHECKPOINT -o {path}`", manifest);
-        string json = File.ReadAllText(manifest);
-        try
+        using var doc = InputFiles.ReadJson(manifest, "package manifest");
+        var package = Parse(new JsonFields(doc.RootElement, manifest), dir);
+        foreach (var (role, file) in package.Graphs)
         {
-            using var doc = JsonDocument.Parse(json);
-            return Parse(doc.RootElement, dir, json, manifest);
+            InputFiles.RequireRegular(Path.Combine(dir, file), $"{manifest}: {role} graph");
+            // ONNX Runtime would block on a pipe in place of the weights as it would on the graph.
+            string data = Path.Combine(dir, file + ".data");
+            if (InputFiles.KindOf(data) != InputFiles.Kind.Missing) InputFiles.RequireRegular(data, $"{manifest}: {role} graph's external data");
         }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{manifest}: not valid JSON ({e.Message})");
-        }
-        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException)
-        {
-            throw new InvalidDataException($"{manifest}: malformed ({e.Message})");
-        }
+        return package;
     }
 
-    private static ModelPackage Parse(JsonElement root, string dir, string json, string manifest)
+    /// <summary>Checks a manifest's text (recur.json, or the copy in a model's metadata) as <see cref="Open"/> would, without its files.</summary>
+    public static void Check(ReadOnlyMemory<byte> json, string source)
     {
-        string format = root.GetProperty("format").GetString() ?? "";
+        using var doc = InputFiles.ParseJson(json, source);
+        Parse(new JsonFields(doc.RootElement, source), "");
+    }
+
+    private static ModelPackage Parse(JsonFields root, string dir)
+    {
+        string manifest = root.Source;
+        string format = root.String("format");
         if (format != SupportedFormat)
             throw new NotSupportedException($"{manifest}: package format '{format}' is not supported (this runtime reads {SupportedFormat})");
-        var graphs = root.GetProperty("graphs").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
+        var graphsObject = root.Object("graphs");
+        var graphs = graphsObject.Element.EnumerateObject().ToDictionary(p => p.Name, p => PlainFileName(graphsObject.AsString(p.Value, p.Name), $"{graphsObject.Source}, '{p.Name}'"));
         if (!graphs.ContainsKey("decoder")) throw new InvalidDataException($"{manifest}: 'graphs' has no decoder");
-        foreach (var (role, file) in graphs)
-            if (!File.Exists(Path.Combine(dir, file)))
-                throw new FileNotFoundException($"{manifest}: {role} graph '{file}' is missing from the package", Path.Combine(dir, file));
-        var state = root.GetProperty("state").EnumerateArray().Select(s => new StateTensor(
-            s.GetProperty("input").GetString()!,
-            s.GetProperty("output").GetString()!,
-            ParseDType(s.GetProperty("dtype").GetString()!, manifest),
-            s.GetProperty("shape").EnumerateArray().Select(d => d.ValueKind == JsonValueKind.Number ? (object)d.GetInt64() : d.GetString()!).ToList(),
-            s.GetProperty("init").GetDouble())).ToList();
-        var feeds = root.TryGetProperty("encoder_feeds", out var f)
-            ? f.EnumerateArray().Select(e => (e.GetProperty("encoder_output").GetString()!, e.GetProperty("decoder_input").GetString()!)).ToList()
+        var state = root.Objects("state").Select(s => new StateTensor(
+            s.String("input"),
+            s.String("output"),
+            ParseDType(s.String("dtype"), s.Source),
+            s.Array("shape").Select(d => d.ValueKind == JsonValueKind.Number ? (object)s.AsInteger(d, "shape", 0, int.MaxValue) : s.AsString(d, "shape")).ToList(),
+            s.Number("init"))).ToList();
+        foreach (var s in state)
+        {
+            // The runtime allocates these shapes for every row before the first call.
+            long elements = 1;
+            foreach (var d in s.Shape)
+                if (d is long n && n > 0 && elements <= InputBudgets.TensorElements) elements *= n; // each n <= int.MaxValue: no overflow
+            if (elements > InputBudgets.TensorElements)
+                throw new InvalidDataException($"{manifest}: state '{s.Input}' has shape [{string.Join(", ", s.Shape)}], over the {InputBudgets.TensorElements:N0}-element budget of a state tensor");
+            if (!s.Input.StartsWith(Contract.PastPrefix, StringComparison.Ordinal) || s.Output != Contract.PresentFor(s.Input))
+                throw new InvalidDataException($"{manifest}: state '{s.Input}' -> '{s.Output}' does not follow the contract ({Contract.PastPrefix}L.KIND -> {Contract.PresentPrefix}L.KIND)");
+        }
+        var feeds = root.Has("encoder_feeds")
+            ? root.Objects("encoder_feeds").Select(e => (e.String("encoder_output"), e.String("decoder_input"))).ToList()
             : [];
-        var gen = root.GetProperty("generation");
-        long? Id(string key) => gen.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : null;
-        var eos = gen.TryGetProperty("eos_token_ids", out var e) ? e.EnumerateArray().Select(x => x.GetInt64()).ToList() : [];
+        var gen = root.Object("generation");
+        long? Id(string key) => gen.OptionalInteger(key, 0, int.MaxValue);
+        var eos = gen.Has("eos_token_ids") ? gen.Array("eos_token_ids").Select(x => gen.AsInteger(x, "eos_token_ids", 0, int.MaxValue)).ToList() : [];
+        root.Integer("opset", 1, 1000);
         return new ModelPackage(dir)
         {
-            ModelType = root.GetProperty("model_type").GetString()!,
+            ModelType = root.String("model_type"),
             Graphs = graphs,
             State = state,
             EncoderFeeds = feeds,
             Generation = new GenerationDefaults(Id("bos_token_id"), eos, Id("pad_token_id"), Id("decoder_start_token_id")),
-            DType = root.GetProperty("dtype").GetString()!,
-            Tokenizer = root.TryGetProperty("tokenizer", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null,
-            ManifestJson = json,
+            DType = root.String("dtype"),
+            Tokenizer = root.Has("tokenizer") ? PlainFileName(root.String("tokenizer"), $"{manifest}, 'tokenizer'") : null,
+            ManifestJson = root.Element.GetRawText(),
         };
     }
+
+    /// <summary>A file named by the manifest must be a plain name inside the package, never a path out of it.</summary>
+    private static string PlainFileName(string name, string source) =>
+        name.Length > 0 && name == Path.GetFileName(name) && name is not ("." or "..") ? name
+            : throw new InvalidDataException($"{source}: '{name}' is not a plain file name inside the package");
 
     /// <summary>ONNX and ONNX Runtime number element types alike, so the package's type converts by value.</summary>
     private static TensorElementType ParseDType(string name, string manifest) =>

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Recur.Package.Files;
 
 namespace Recur.Runtime.Tensors;
 
@@ -14,7 +15,8 @@ public static class SafetensorsWriter
             new(name, "I64", shape, MemoryMarshal.AsBytes(values).ToArray());
     }
 
-    public static void Write(string path, IEnumerable<Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <summary>Writes atomically (<see cref="AtomicFile"/>); <paramref name="what"/> names the file's role in messages.</summary>
+    public static void Write(string path, IEnumerable<Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null, string what = "output")
     {
         var list = tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
         var header = new Dictionary<string, object>();
@@ -27,10 +29,12 @@ public static class SafetensorsWriter
         }
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(header);
         int pad = (8 - json.Length % 8) % 8; // keeps the data 8-byte aligned, as the format recommends
-        using var file = new FileStream(path, FileMode.Create, FileAccess.Write);
-        file.Write(BitConverter.GetBytes((ulong)(json.Length + pad)));
-        file.Write(json);
-        for (int i = 0; i < pad; i++) file.WriteByte((byte)' ');
-        foreach (var t in list) file.Write(t.Data);
+        AtomicFile.Write(path, what, file =>
+        {
+            file.Write(BitConverter.GetBytes((ulong)(json.Length + pad)));
+            file.Write(json);
+            for (int i = 0; i < pad; i++) file.WriteByte((byte)' ');
+            foreach (var t in list) file.Write(t.Data);
+        });
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Recur.Cli.Common;
+using Recur.Package.Files;
 
 namespace Recur.Cli.Commands.Bench;
 
@@ -22,14 +23,40 @@ internal static class BenchCommand
             package, promptLength, newTokens, batch, repeat, json, profile, optimized,
         };
         runtime.AddTo(command);
-        command.SetAction(result => Verbs.Guard(context, () => BenchExecution.Run(new BenchRequest(
-            result.GetValue(package)!, result.GetValue(promptLength), result.GetValue(newTokens), result.GetValue(batch), result.GetValue(repeat),
-            result.GetValue(json)), runtime.Resolve(result, context) with
+        command.SetAction(result => Verbs.Guard(context, () =>
+        {
+            var request = new BenchRequest(result.GetValue(package)!, result.GetValue(promptLength), result.GetValue(newTokens), result.GetValue(batch),
+                result.GetValue(repeat), result.GetValue(json));
+            Validate(request, result.GetValue(profile), result.GetValue(optimized));
+            return BenchExecution.Run(request, runtime.Resolve(result, context) with
             {
                 ProfilePrefix = result.GetValue(profile),
                 OptimizedModelPath = result.GetValue(optimized),
-            }, context)));
+            }, context);
+        }));
         return command;
+    }
+
+    /// <summary>Every size within its budget before anything is allocated, and every output path writable before the run.</summary>
+    private static void Validate(BenchRequest request, string? profile, string? optimized)
+    {
+        static void Range(string option, long value, long max)
+        {
+            if (value < 1 || value > max) throw new UsageException($"{option} {value}: expected 1 to {max:N0}");
+        }
+        Range("--prompt-length", request.PromptLength, InputBudgets.SequenceTokens);
+        Range("--new-tokens", request.NewTokens, InputBudgets.SequenceTokens);
+        Range("--batch", request.Batch, InputBudgets.BatchRows);
+        Range("--repeat", request.Repeat, 1000);
+        if ((long)request.Batch * request.PromptLength > InputBudgets.CallTokens)
+            throw new UsageException($"--batch {request.Batch} x --prompt-length {request.PromptLength}: {(long)request.Batch * request.PromptLength:N0} tokens in one call; at most {InputBudgets.CallTokens:N0}");
+        // ONNX Runtime writes these files itself and says nothing when it cannot.
+        if (profile is not null)
+        {
+            string folder = Path.GetDirectoryName(Path.GetFullPath(profile))!;
+            if (!Directory.Exists(folder)) throw new UsageException($"--profile {profile}: the folder {folder} does not exist");
+        }
+        if (optimized is not null) AtomicFile.RequireWritableTarget(Path.GetFullPath(optimized), "--save-optimized");
     }
 }
 

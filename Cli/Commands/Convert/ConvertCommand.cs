@@ -11,7 +11,7 @@ internal static class ConvertCommand
     {
         var checkpoint = new Argument<string>("checkpoint") { Description = "Hugging Face checkpoint folder (config.json + safetensors or PyTorch weights), or a model id ORG/NAME in the local Hugging Face cache" };
         var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit of a model id in the Hugging Face cache (default: main)" };
-        var output = new Option<string>("--output", "-o") { Description = "Package folder to write (replaced atomically if it holds a package)", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "Package folder to write: new or empty, or with --force a Recur package to replace atomically", Required = true };
         var dtype = new Option<string>("--dtype") { Description = "Matrix weight type: fp32, fp16, bf16, or int8 / int4 (block-wise, MatMulNBits); norms, softmax, exp, soft caps and embedding gathers stay fp32", DefaultValueFactory = _ => "fp32" };
         dtype.AcceptOnlyFromAmong("fp32", "fp16", "bf16", "int8", "int4");
         var blockSize = new Option<int>("--block-size") { Description = "int8 / int4: weights per quantisation block along the input dimension (a power of two >= 16)", DefaultValueFactory = _ => 32 };
@@ -22,21 +22,22 @@ internal static class ConvertCommand
         var external = new Option<string>("--external-data") { Description = "Weights in model.onnx.data: auto (past 1 GiB), always, never", DefaultValueFactory = _ => "auto" };
         external.AcceptOnlyFromAmong("auto", "always", "never");
         var wkvChunk = new Option<int?>("--wkv-chunk") { Description = $"RWKV-4: positions per chunk of the parallel WKV for prompts, 0 for the Scan over positions (default {Graphs.Architectures.Rwkv.DefaultWkvChunk})" };
-        var force = new Option<bool>("--force") { Description = "Replace an output folder that is not a Recur package" };
+        var force = new Option<bool>("--force") { Description = "Replace the Recur package in the output folder (refused if the folder holds anything but package files)" };
+        var allowNonFinite = new Option<bool>("--allow-nonfinite") { Description = "Convert weights holding NaN or infinity as they are (refused by default, naming the tensor)" };
         var noVerify = new Option<bool>("--no-verify") { Description = "Skip loading the package in ONNX Runtime after writing it" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
         var runtime = new RuntimeOptions();
 
         var command = new Command("convert", "Convert a Hugging Face checkpoint folder into a Recur package (ONNX graph with explicit state + recur.json)")
         {
-            checkpoint, output, revision, dtype, blockSize, zeroPoints, headBits, accuracy, opset, external, wkvChunk, force, noVerify, quiet,
+            checkpoint, output, revision, dtype, blockSize, zeroPoints, headBits, accuracy, opset, external, wkvChunk, force, allowNonFinite, noVerify, quiet,
         };
         runtime.AddTo(command);
         command.SetAction(result => Verbs.Guard(context, () => ConvertExecution.Run(new ConvertRequest(
             result.GetValue(checkpoint)!, result.GetValue(output)!, result.GetValue(dtype)!, result.GetValue(opset),
             result.GetValue(external)!, result.GetValue(force), !result.GetValue(noVerify), result.GetValue(quiet), result.GetValue(revision))
             {
-                BlockSize = result.GetValue(blockSize), ZeroPoints = result.GetValue(zeroPoints), AccuracyLevel = result.GetValue(accuracy), HeadBits = result.GetValue(headBits),
+                BlockSize = result.GetValue(blockSize), ZeroPoints = result.GetValue(zeroPoints), AccuracyLevel = result.GetValue(accuracy), HeadBits = result.GetValue(headBits), AllowNonFinite = result.GetValue(allowNonFinite),
                 WkvChunk = result.GetValue(wkvChunk),
             }, runtime, result, context)));
         return command;
@@ -50,4 +51,5 @@ internal sealed record ConvertRequest(string Checkpoint, string Output, string D
     public int AccuracyLevel { get; init; } = 4;
     public int? HeadBits { get; init; }
     public int? WkvChunk { get; init; }
+    public bool AllowNonFinite { get; init; }
 }

@@ -27,6 +27,7 @@ internal static class ConvertExecution
             WkvChunk = request.WkvChunk,
             ExternalData = request.ExternalData switch { "always" => ExternalDataMode.Always, "never" => ExternalDataMode.Never, _ => ExternalDataMode.Auto },
             Force = request.Force,
+            AllowNonFinite = request.AllowNonFinite,
         };
         var clock = Stopwatch.StartNew();
         Action<string>? progress = request.Quiet ? null : line => context.Err.WriteLine(line);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Recur.Cli.Common;
+using Recur.Package.Files;
 using Recur.Runtime.Generation;
 
 namespace Recur.Cli.Commands.Generate;
@@ -11,6 +12,7 @@ internal static class GenerateCommand
     {
         var package = new Argument<string>("package") { Description = "Recur package folder" };
         var prompt = new Option<string[]>("--prompt") { Description = "Prompt text (repeat for a batch; needs the package's tokenizer.json)", AllowMultipleArgumentsPerToken = false };
+        var promptFile = new Option<string[]>("--prompt-file") { Description = "Prompt text from a UTF-8 file, taken as it is (repeat for a batch); for prompts too long for an argument" };
         var ids = new Option<string[]>("--ids") { Description = "Prompt token ids, e.g. \"1 2 3\" (repeat for a batch)" };
         var input = new Option<string?>("--input") { Description = "Encoder input text for encoder-decoder models (or use --input-ids)" };
         var inputIds = new Option<string?>("--input-ids") { Description = "Encoder input token ids for encoder-decoder models" };
@@ -21,6 +23,7 @@ internal static class GenerateCommand
         var repetition = new Option<double>("--repetition-penalty") { Description = "Penalise tokens already present (1 = off)", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<int?>("--seed") { Description = "Random seed for sampling" };
         var stop = new Option<string[]>("--stop") { Description = "Stop when the generated text contains this string (repeatable), e.g. \"\\n\\n\"" };
+        var stopFile = new Option<string[]>("--stop-file") { Description = "Stop when the generated text contains this file's text, taken as it is (repeatable)" };
         var noEos = new Option<bool>("--ignore-eos") { Description = "Do not stop at the end-of-sequence token" };
         var saveState = new Option<string?>("--save-state") { Description = "Save the model state after generation to this file" };
         var loadState = new Option<string?>("--load-state") { Description = "Resume from a state saved with --save-state (the prompt continues it)" };
@@ -33,13 +36,13 @@ internal static class GenerateCommand
         var runtime = new RuntimeOptions();
         var command = new Command("generate", "Generate text (or token ids) from a package: prefill once, then decode with the state")
         {
-            package, prompt, ids, input, inputIds, maxNew, temperature, topK, topP, repetition, seed, stop, noEos, saveState, loadState, json, engine,
+            package, prompt, promptFile, ids, input, inputIds, maxNew, temperature, topK, topP, repetition, seed, stop, stopFile, noEos, saveState, loadState, json, engine,
         };
         runtime.AddTo(command);
         command.SetAction(result => Verbs.Guard(context, () => GenerateExecution.Run(new GenerateRequest
         {
             Package = result.GetValue(package)!,
-            Prompts = result.GetValue(prompt) ?? [],
+            Prompts = [.. result.GetValue(prompt) ?? [], .. (result.GetValue(promptFile) ?? []).Select(f => InputFiles.ReadText(f, "--prompt-file"))],
             Ids = result.GetValue(ids) ?? [],
             EncoderText = result.GetValue(input),
             EncoderIds = result.GetValue(inputIds),
@@ -52,7 +55,8 @@ internal static class GenerateCommand
                 RepetitionPenalty = result.GetValue(repetition),
                 Seed = result.GetValue(seed),
             },
-            Stops = (result.GetValue(stop) ?? []).Select(s => System.Text.RegularExpressions.Regex.Unescape(s)).ToArray(),
+            Stops = [.. (result.GetValue(stop) ?? []).Select(Unescape),
+                .. (result.GetValue(stopFile) ?? []).Select(f => InputFiles.ReadText(f, "--stop-file"))],
             IgnoreEos = result.GetValue(noEos),
             SaveState = result.GetValue(saveState),
             LoadState = result.GetValue(loadState),
@@ -60,6 +64,13 @@ internal static class GenerateCommand
             Engine = result.GetValue(engine) ?? "recur",
         }, runtime.Resolve(result, context), context)));
         return command;
+    }
+
+    /// <summary>--stop takes C-style escapes ("\\n\\n" is a blank line); a bad one names the option.</summary>
+    private static string Unescape(string stop)
+    {
+        try { return System.Text.RegularExpressions.Regex.Unescape(stop); }
+        catch (ArgumentException e) { throw new UsageException($"--stop '{stop}': {e.Message.ReplaceLineEndings(" ")}"); }
     }
 }
 

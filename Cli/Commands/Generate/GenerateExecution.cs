@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Recur.Cli.Common;
+using Recur.Package.Files;
 using Recur.Export.Checkpoints;
 using Recur.Runtime.Execution;
 using Recur.Runtime.GenAI;
@@ -20,8 +21,12 @@ internal static class GenerateExecution
     public static int Run(GenerateRequest request, SessionConfig config, CliContext context)
     {
         if (request.Prompts.Length > 0 && request.Ids.Length > 0) throw new UsageException("give --prompt or --ids, not both");
-        if (request.MaxNewTokens < 1) throw new UsageException("--max-new-tokens must be at least 1");
+        if (request.MaxNewTokens is < 1 or > InputBudgets.SequenceTokens)
+            throw new UsageException($"--max-new-tokens {request.MaxNewTokens}: expected 1 to {InputBudgets.SequenceTokens:N0}");
         request.Sampling.Validate();
+        // Refused before any work, not after the last token.
+        if (request.SaveState is not null) AtomicFile.RequireWritableTarget(Path.GetFullPath(request.SaveState), "--save-state");
+        if (request.Stops.Any(stop => stop.Length == 0)) throw new UsageException("--stop / --stop-file: an empty stop string would stop before the first token");
         bool genai = request.Engine switch
         {
             "recur" => false,
@@ -49,8 +54,11 @@ internal static class GenerateExecution
             encoderInputs = prompts.Select(_ => enc).ToList();
         }
         if (prompts.Count == 0 && request.LoadState is null) throw new UsageException("give a prompt: --prompt TEXT or --ids \"1 2 3\"");
+        CheckPrompts(prompts, runner?.VocabSize ?? 0, request.Prompts.Length > 0 ? "--prompt" : "--ids");
 
         using ModelState? resumed = request.LoadState is null ? null : LoadState(runner!, request.LoadState);
+        if (resumed is not null && prompts.Count > 0 && resumed.Batch != prompts.Count)
+            throw new UsageException($"--load-state {request.LoadState}: holds a state of batch {resumed.Batch}, but {prompts.Count} prompt(s) were given; give one prompt per row");
         var eos = request.IgnoreEos ? [] : package.Generation.EosTokenIds;
         var decoders = prompts.Select(_ => tokenizer?.CreateStreamDecoder(skipSpecialTokens: true)).ToArray();
         var texts = prompts.Select(_ => new StringBuilder()).ToArray();
@@ -108,10 +116,24 @@ internal static class GenerateExecution
         return ExitCodes.Ok;
     }
 
+    /// <summary>Prompts within the batch and length budgets, and ids within the model's vocabulary (a bad id would fail inside ONNX Runtime).</summary>
+    private static void CheckPrompts(IReadOnlyList<long[]> prompts, int vocabSize, string option)
+    {
+        if (prompts.Count > InputBudgets.BatchRows) throw new UsageException($"{option}: {prompts.Count} prompts; at most {InputBudgets.BatchRows} rows per call");
+        long vocab = vocabSize > 0 ? vocabSize : long.MaxValue;
+        foreach (var prompt in prompts)
+        {
+            if (prompt.Length > InputBudgets.SequenceTokens)
+                throw new UsageException($"{option}: a prompt of {prompt.Length:N0} tokens; at most {InputBudgets.SequenceTokens:N0} per row");
+            foreach (long id in prompt)
+                if (id >= vocab) throw new UsageException($"{option}: token id {id} is outside the model's vocabulary (0..{vocab - 1})");
+        }
+    }
+
     private static Tokenizer? LoadTokenizer(ModelPackage package, bool needed)
     {
         string? file = package.Tokenizer is null ? null : Path.Combine(package.Directory, package.Tokenizer);
-        if (file is not null && File.Exists(file)) return Tokenizer.FromFile(file);
+        if (file is not null && InputFiles.KindOf(file) != InputFiles.Kind.Missing) return TokenizerFiles.Load(file);
         if (needed)
             throw new UsageException($"{package.Directory}: the package has no tokenizer (the checkpoint had no tokenizer.json nor an RWKV World vocabulary); pass token ids with --ids / --input-ids");
         return null;
@@ -140,18 +162,18 @@ internal static class GenerateExecution
     private static void SaveState(ModelState state, string path)
     {
         var tensors = StateSnapshot.Capture(state).Select(t => new SafetensorsWriter.Tensor(t.Name, SafetensorsName(t.Type), t.Shape, t.Data));
-        string temp = path + ".tmp";
-        SafetensorsWriter.Write(temp, tensors, new Dictionary<string, string> { ["format"] = "recur-state/1" });
-        File.Move(temp, path, overwrite: true);
+        SafetensorsWriter.Write(path, tensors, new Dictionary<string, string> { ["format"] = "recur-state/1" }, "--save-state");
     }
 
     private static ModelState LoadState(ModelRunner runner, string path)
     {
-        if (!File.Exists(path)) throw new UsageException($"--load-state {path}: no such file");
+        InputFiles.RequireRegular(path, "--load-state");
         using var file = SafetensorsFile.Open(path);
         var tensors = file.Names.Select(n =>
         {
             file.TryGetEntry(n, out var e);
+            if (e.ElementCount > InputBudgets.TensorElements)
+                throw new InvalidDataException($"{path}: '{n}' has {e.ElementCount:N0} elements, over the {InputBudgets.TensorElements:N0}-element budget for a state tensor");
             var data = new byte[e.ElementCount * Graphs.Ir.TensorBytes.ElementSize(e.DType)];
             file.ReadRaw(n, data);
             return new NamedTensor(n, (TensorElementType)(int)e.DType, e.Shape, data);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Google.Protobuf;
+using Recur.Package.Files;
 using Recur.Graphs.Ir;
 using Recur.Graphs.Onnx;
 using Recur.Graphs.Weights;
@@ -17,18 +18,21 @@ internal sealed record InspectReport(
         string full = System.IO.Path.GetFullPath(target);
         if (Directory.Exists(full))
         {
-            string manifestPath = System.IO.Path.Combine(full, "recur.json");
-            if (!File.Exists(manifestPath)) throw new FileNotFoundException($"{target}: not a Recur package (no recur.json) and not an .onnx file", manifestPath);
-            JsonElement manifest;
-            try { manifest = JsonDocument.Parse(File.ReadAllText(manifestPath)).RootElement.Clone(); }
-            catch (JsonException e) { throw new InvalidDataException($"{manifestPath}: not valid JSON ({e.Message})"); }
-            var graphs = manifest.GetProperty("graphs").EnumerateObject()
-                .Select(g => GraphReport.Read(g.Name, System.IO.Path.Combine(full, g.Value.GetString()!))).ToList();
+            // The runtime's own reader checks every field this report prints.
+            var package = Runtime.Packages.ModelPackage.Open(full);
+            var manifest = JsonDocument.Parse(package.ManifestJson).RootElement.Clone();
+            var graphs = package.Graphs.Select(g => GraphReport.Read(g.Key, package.GraphPath(g.Key))).ToList();
             return new InspectReport(full, graphs, manifest);
         }
-        if (!File.Exists(full)) throw new FileNotFoundException($"{target}: no such package folder or .onnx file", full);
+        if (InputFiles.KindOf(full) == InputFiles.Kind.Missing) throw new FileNotFoundException($"{target}: no such package folder or .onnx file", full);
         var report = GraphReport.Read("model", full);
-        JsonElement? embedded = report.Metadata.TryGetValue("recur.package", out var m) ? JsonDocument.Parse(m).RootElement.Clone() : null;
+        JsonElement? embedded = null;
+        if (report.Metadata.TryGetValue("recur.package", out var m))
+        {
+            var bytes = System.Text.Encoding.UTF8.GetBytes(m);
+            Runtime.Packages.ModelPackage.Check(bytes, $"{full}: metadata 'recur.package'");
+            embedded = JsonDocument.Parse(bytes).RootElement.Clone();
+        }
         return new InspectReport(full, [report], embedded);
     }
 
@@ -37,7 +41,7 @@ internal sealed record InspectReport(
         o.WriteLine(Path);
         if (Manifest is { } m)
         {
-            o.WriteLine($"model_type: {m.GetProperty("model_type").GetString()} ({m.GetProperty("hf_class").GetString()}), dtype {m.GetProperty("dtype").GetString()}, opset {m.GetProperty("opset").GetInt32()}");
+            o.WriteLine($"model_type: {m.GetProperty("model_type").GetString()} ({(m.TryGetProperty("hf_class", out var hf) && hf.ValueKind == JsonValueKind.String ? hf.GetString() : "class not recorded")}), dtype {m.GetProperty("dtype").GetString()}, opset {m.GetProperty("opset").GetInt32()}");
             var state = m.GetProperty("state").EnumerateArray().ToList();
             o.WriteLine($"state: {state.Count} tensors (input -> output, dtype, shape, initial value)");
             foreach (var s in state)
@@ -79,7 +83,7 @@ internal sealed record GraphReport(string Role, string File, long IrVersion, IRe
 {
     public static GraphReport Read(string role, string path)
     {
-        if (!System.IO.File.Exists(path)) throw new FileNotFoundException($"{path}: graph file is missing", path);
+        InputFiles.RequireRegular(path, $"{role} graph");
         ModelProto model;
         try
         {
@@ -96,17 +100,34 @@ internal sealed record GraphReport(string Role, string File, long IrVersion, IRe
         long parameters = 0, bytes = 0, external = 0;
         foreach (var t in graph.Initializer)
         {
-            long n = t.Dims.Aggregate(1L, (a, d) => a * d);
-            parameters += n;
-            long size = n * SafeSize((TensorDType)t.DataType);
-            bytes += size;
+            long n = 1, size;
+            try
+            {
+                foreach (long d in t.Dims) n = d >= 0 ? checked(n * d) : throw new OverflowException();
+                size = checked(n * SafeSize((TensorDType)t.DataType));
+                parameters = checked(parameters + n);
+                bytes = checked(bytes + size);
+            }
+            catch (OverflowException)
+            {
+                throw new InvalidDataException($"{path}: initializer '{t.Name}' has shape [{string.Join(", ", t.Dims)}], which is negative or too large to be real");
+            }
             if (t.DataLocation == TensorProto.Types.DataLocation.External) external += size;
         }
         var initNames = graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        return new GraphReport(role, path, model.IrVersion, model.OpsetImport.ToDictionary(o => o.Domain ?? "", o => o.Version),
+        return new GraphReport(role, path, model.IrVersion, Unique(model.OpsetImport.Select(o => (o.Domain ?? "", o.Version)), path, "opset_import"),
             parameters, bytes, external, graph.Initializer.Count,
             graph.Input.Select(i => initNames.Contains(i.Name) ? Describe(i) + " (optional: has a default)" : Describe(i)).ToList(), graph.Output.Select(Describe).ToList(), counts,
-            model.MetadataProps.ToDictionary(p => p.Key, p => p.Value));
+            Unique(model.MetadataProps.Select(p => (p.Key, p.Value)), path, "metadata_props"));
+    }
+
+    /// <summary>A protobuf map written as a list may repeat a key; that is a malformed model, said so.</summary>
+    private static Dictionary<string, T> Unique<T>(IEnumerable<(string Key, T Value)> entries, string path, string field)
+    {
+        var map = new Dictionary<string, T>(StringComparer.Ordinal);
+        foreach (var (key, value) in entries)
+            if (!map.TryAdd(key, value)) throw new InvalidDataException($"{path}: {field} names '{key}' twice");
+        return map;
     }
 
     private static long SafeSize(TensorDType type)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Recur.Cli.Common;
+using Recur.Package.Files;
 using Recur.Cli.Golden;
 using Recur.Runtime.Tensors;
 using Recur.Runtime.Execution;
@@ -20,6 +21,8 @@ internal static class LogitsCommand
         runtime.AddTo(command);
         command.SetAction(result => Verbs.Guard(context, () =>
         {
+            string outPath = result.GetValue(output)!;
+            AtomicFile.RequireWritableTarget(Path.GetFullPath(outPath), "--out"); // before the run, not after it
             var config = runtime.Resolve(result, context);
             using var runner = ModelRunner.Open(result.GetValue(package)!, config);
             RuntimeOptions.ReportWarnings(runner.Warnings, context);
@@ -29,8 +32,7 @@ internal static class LogitsCommand
                 var logits = GoldenInputs.Run(runner, set, result.GetValue(split));
                 tensors.Add(SafetensorsWriter.Tensor.Float32(set.LogitsName, [logits.Batch, logits.Length, logits.Vocab], logits.Data));
             }
-            string outPath = result.GetValue(output)!;
-            SafetensorsWriter.Write(outPath, tensors);
+            SafetensorsWriter.Write(outPath, tensors, what: "--out");
             context.Out.WriteLine($"wrote {string.Join(", ", tensors.Select(t => $"{t.Name} [{string.Join(", ", t.Shape)}]"))} to {outPath}");
             return ExitCodes.Ok;
         }));

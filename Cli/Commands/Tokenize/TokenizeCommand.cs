@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using System.Text.Json;
 using Recur.Cli.Common;
+using Recur.Package.Files;
 using Recur.Runtime.Tokenizers;
 
 namespace Recur.Cli.Commands.Tokenize;
@@ -21,7 +22,7 @@ internal static class TokenizeCommand
         {
             int given = new[] { result.GetValue(text) is not null, result.GetValue(file) is not null, result.GetValue(decode) is not null }.Count(b => b);
             if (given != 1) throw new UsageException("give exactly one of --text, --file or --decode");
-            var tokenizer = Tokenizer.FromFile(Locate(result.GetValue(target)!));
+            var tokenizer = TokenizerFiles.Load(Locate(result.GetValue(target)!));
             bool special = !result.GetValue(noSpecial);
             if (result.GetValue(decode) is string ids)
             {
@@ -41,31 +42,16 @@ internal static class TokenizeCommand
 
     private static string Locate(string target)
     {
-        if (File.Exists(target)) return target;
+        if (InputFiles.KindOf(target) is InputFiles.Kind.Regular or InputFiles.Kind.Other) return target; // a pipe or device is refused by the loader, by name
         foreach (var name in new[] { "tokenizer.json", Tokenizer.WorldVocabularyFile })
         {
             string inFolder = Path.Combine(target, name);
-            if (Directory.Exists(target) && File.Exists(inFolder)) return inFolder;
+            if (Directory.Exists(target) && InputFiles.KindOf(inFolder) != InputFiles.Kind.Missing) return inFolder;
         }
         throw new UsageException(Directory.Exists(target)
             ? $"{target}: has no tokenizer.json (nor an RWKV World {Tokenizer.WorldVocabularyFile})"
             : $"{target}: no such file or folder");
     }
 
-    // Strict UTF-8 that keeps a leading U+FEFF: Hugging Face tokenizes it like any other character.
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
-    private static string ReadFile(string path)
-    {
-        if (!File.Exists(path)) throw new UsageException($"--file {path}: no such file");
-        byte[] bytes = File.ReadAllBytes(path);
-        try
-        {
-            return StrictUtf8.GetString(bytes);
-        }
-        catch (DecoderFallbackException e)
-        {
-            throw new UsageException($"--file {path}: not UTF-8 text (invalid byte 0x{e.BytesUnknown?.FirstOrDefault():X2} at offset {e.Index})");
-        }
-    }
+    private static string ReadFile(string path) => InputFiles.ReadText(path, "--file");
 }

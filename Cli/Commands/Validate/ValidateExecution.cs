@@ -20,6 +20,8 @@ internal static class ValidateExecution
 
     public static int Run(string packagePath, string expectedPath, double? atol, int? split, bool json, SessionConfig config, CliContext context)
     {
+        // NaN would compare false both ways and pass or fail nothing for a reason.
+        if (atol is double a && !(a >= 0 && double.IsFinite(a))) throw new UsageException($"--atol {a}: expected a finite number >= 0");
         using var runner = ModelRunner.Open(packagePath, config);
         RuntimeOptions.ReportWarnings(runner.Warnings, context);
         double tolerance = atol ?? ModelsCatalog.Load().Tolerance(runner.Package.ModelType, runner.Package.DType);

