@@ -234,7 +234,7 @@ public static class Converter
     }
 
     /// <summary>Moves the finished package into place; a previous package is swapped out, never half-replaced.</summary>
-    private static void Commit(string temp, string target)
+    internal static void Commit(string temp, string target)
     {
         if (!Directory.Exists(target))
         {
@@ -252,7 +252,7 @@ public static class Converter
         TryDelete(old);
     }
 
-    private static void TryDelete(string dir)
+    internal static void TryDelete(string dir)
     {
         try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
         catch (IOException) { }
