@@ -299,15 +299,9 @@ public static partial class TritonRepository
             var symbols = shape.Select((d, i) => (d, i)).Skip(1).Where(p => p.d is string).ToList();
             if (symbols.Count > 1)
                 throw new NotSupportedException($"{package}: state {entry.Input} grows along {symbols.Count} dimensions; one is supported");
-            var dtype = entry.DType switch
-            {
-                "fp32" or "float32" => TensorDType.Float32,
-                "fp16" or "float16" => TensorDType.Float16,
-                "bf16" or "bfloat16" => TensorDType.BFloat16,
-                "int64" => TensorDType.Int64,
-                "int32" => TensorDType.Int32,
-                _ => throw new InvalidDataException($"{package}: state {entry.Input} has dtype '{entry.DType}', expected fp32, fp16, bf16, int64 or int32"),
-            };
+            // The names the converter writes, read back through the same mapping.
+            var dtype = Enum.GetValues<TensorDType>().Where(t => Converter.DTypeName(t) == entry.DType).Cast<TensorDType?>().FirstOrDefault()
+                ?? throw new InvalidDataException($"{package}: state {entry.Input} has dtype '{entry.DType}', which recur does not write");
             return new ServedState(entry.Input, entry.Output, dtype, shape, entry.Init, symbols.Count == 1 ? symbols[0].i : null);
         }
     }

@@ -100,6 +100,27 @@ public sealed class TritonExportTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Served_graph_keeps_the_weights_in_external_data_beside_it()
+    {
+        string repo = ExportPackage(ConvertedPackages.Get("gemma", "--external-data", "always"));
+        try
+        {
+            Assert.True(File.Exists(Path.Combine(repo, Name, "1", "model.onnx.data")));
+            using var triton = TritonPlayer.Open(Path.Combine(repo, Name));
+            var (ids, shape) = GoldenChecks.ReadIds("gemma", "input_ids");
+            var expected = GoldenChecks.ReadFloats("gemma", "logits");
+            var sequence = new Sequence("a", ids, [20, 1, 7]);
+            Play(triton, [sequence], _ => null);
+            Assert.Equal(shape[1], sequence.Ids.Length);
+            Assert.InRange(GoldenChecks.MaxAbsDiff(sequence.Logits.ToArray(), expected), 0, GoldenChecks.Fp32Atol);
+        }
+        finally
+        {
+            Directory.Delete(repo, recursive: true);
+        }
+    }
+
+    [Fact]
     public void RWKV_running_max_starts_from_its_initial_state_file()
     {
         string repo = Export("rwkv");
@@ -238,10 +259,12 @@ public sealed class TritonExportTests(ITestOutputHelper output)
         }
     }
 
-    private static string Export(string caseName, params string[] extra)
+    private static string Export(string caseName, params string[] extra) => ExportPackage(ConvertedPackages.Get(caseName), extra);
+
+    private static string ExportPackage(string package, params string[] extra)
     {
         string repo = Path.Combine(Path.GetTempPath(), $"recur-triton-{Guid.NewGuid():N}");
-        var result = CliRunner.Run(["export", "triton", ConvertedPackages.Get(caseName), "-o", repo, "--name", Name, "-q", .. extra]);
+        var result = CliRunner.Run(["export", "triton", package, "-o", repo, "--name", Name, "-q", .. extra]);
         Assert.True(result.Exit == 0, result.ToString());
         return repo;
     }

@@ -37,7 +37,32 @@ public sealed class TritonPlayer : IDisposable
             : [];
         var options = new SessionOptions { IntraOpNumThreads = 1 };
         session = new InferenceSession(Path.Combine(modelDir, "1", "model.onnx"), options);
+        CheckAsTritonLoads();
     }
+
+    /// <summary>
+    /// What Triton's ONNX Runtime backend checks when it loads the model: the graph's inputs (those backed by
+    /// an initializer aside) are exactly the config's inputs and states, with the config's data types.
+    /// </summary>
+    private void CheckAsTritonLoads()
+    {
+        var declared = Config.Messages("input").Select(i => (Name: i.Scalar("name"), Type: i.Scalar("data_type")))
+            .Concat(Config.Has("sequence_batching")
+                ? Config.Message("sequence_batching").Messages("state").Select(st => (Name: st.Scalar("input_name"), Type: st.Scalar("data_type")))
+                : []).ToList();
+        Assert.Equal(declared.Select(d => d.Name).Order(), session.InputMetadata.Keys.Order());
+        foreach (var (name, type) in declared) Assert.Equal(type, TritonType(session.InputMetadata[name].ElementDataType));
+        foreach (var output in Config.Messages("output"))
+            Assert.Equal(output.Scalar("data_type"), TritonType(session.OutputMetadata[output.Scalar("name")].ElementDataType));
+        foreach (var state in States) Assert.True(session.OutputMetadata.ContainsKey(state.Output), state.Output);
+    }
+
+    private static string TritonType(TensorElementType type) => type switch
+    {
+        TensorElementType.Float => "TYPE_FP32",
+        TensorElementType.Int64 => "TYPE_INT64",
+        var t => throw new NotSupportedException(t.ToString()),
+    };
 
     public Pbtxt Config { get; }
     public int MaxBatchSize { get; }
