@@ -51,6 +51,8 @@ public static partial class TritonRepository
     /// <summary>Triton's default (1 s) would end a conversation while its user reads the answer.</summary>
     private const long IdleMicroseconds = 600_000_000;
     private const int EncoderMaxBatchSize = 8;
+    /// <summary>A request waits at most 0.1 ms for requests of other sequences to share its run: batching, not latency.</summary>
+    private const long QueueDelayMicroseconds = 100;
 
     public static TritonExportResult Write(TritonExportOptions options)
     {
@@ -118,9 +120,9 @@ public static partial class TritonRepository
         {
             sb.Number("max_sequence_idle_microseconds", IdleMicroseconds);
             if (options.Strategy == TritonStrategy.Oldest)
-                sb.Message("oldest", o => o.Number("max_candidate_sequences", options.MaxSequences).Number("max_queue_delay_microseconds", 100));
+                sb.Message("oldest", o => o.Number("max_candidate_sequences", options.MaxSequences).Number("max_queue_delay_microseconds", QueueDelayMicroseconds));
             else
-                sb.Message("direct", d => d.Number("max_queue_delay_microseconds", 100));
+                sb.Message("direct", d => d.Number("max_queue_delay_microseconds", QueueDelayMicroseconds));
             foreach (var s in states)
             {
                 sb.Message("state", st =>
