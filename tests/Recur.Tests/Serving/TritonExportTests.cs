@@ -196,6 +196,28 @@ public sealed class TritonExportTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_package_missing_its_graph_fails_in_one_line_and_leaves_nothing()
+    {
+        string package = Path.Combine(Path.GetTempPath(), $"recur-package-{Guid.NewGuid():N}");
+        string repo = package + "-triton";
+        Directory.CreateDirectory(package);
+        try
+        {
+            foreach (var file in Directory.GetFiles(ConvertedPackages.Get("rwkv")))
+                if (Path.GetFileName(file) != "model.onnx") File.Copy(file, Path.Combine(package, Path.GetFileName(file)));
+            var result = CliRunner.Run("export", "triton", package, "-o", repo);
+            Assert.Equal(2, result.Exit);
+            Assert.Equal($"error: {Path.Combine(package, "model.onnx")}: the graph recur.json names is missing", result.Err.Trim());
+            Assert.False(Directory.Exists(repo));
+            Assert.Empty(Directory.GetDirectories(Path.GetTempPath(), $".{Path.GetFileName(repo)}.*"));
+        }
+        finally
+        {
+            Directory.Delete(package, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Replaces_only_its_own_repository_and_only_with_force()
     {
         string package = ConvertedPackages.Get("mamba");
