@@ -348,7 +348,7 @@ public static partial class Converter
 
     /// <summary>Moves the finished package into place; a previous package is swapped out in one step where the system
     /// allows it (else by two renames, which the next convert repairs if cut between), never half-replaced.</summary>
-    private static void Commit(string temp, string target)
+    internal static void Commit(string temp, string target)
     {
         if (!Directory.Exists(target))
         {
@@ -371,7 +371,7 @@ public static partial class Converter
         TryDelete(old);
     }
 
-    private static void TryDelete(string dir)
+    internal static void TryDelete(string dir)
     {
         try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
         catch (IOException) { }

@@ -18,6 +18,7 @@ internal static class Verbs
         Inspect.InspectCommand.Create(context),
         Bench.BenchCommand.Create(context),
         Models.ModelsCommand.Create(context),
+        Export.ExportCommand.Create(context),
     ];
 
     /// <summary>Runs a verb's body: input errors print one line and give exit 2, runtime failures exit 1, never a stack trace.</summary>
@@ -53,7 +54,7 @@ internal static class Verbs
     private static bool IsInputError(Exception e) => e is UsageException or Graphs.Config.ConfigException or InvalidDataException
         or NotSupportedException or FileNotFoundException or DirectoryNotFoundException or KeyNotFoundException
         or OrtLibraryException or ProviderUnavailableException or ArgumentException or UnauthorizedAccessException
-        or Export.OutputExistsException or Package.Files.FileRefusedException;
+        or Recur.Export.OutputExistsException or Package.Files.FileRefusedException;
 
     /// <summary>An argument exception's message without .NET's "(Parameter 'x') Actual value was y." tail, which names code, not input.</summary>
     private static string Text(Exception e) =>
