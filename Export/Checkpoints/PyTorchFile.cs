@@ -1,7 +1,7 @@
 using System.IO.Compression;
 using System.Text;
 using Recur.Graphs.Weights;
-using static Recur.Export.Checkpoints.NameSuggestions;
+using static Recur.Package.Tensors.NameSuggestions;
 using Recur.Package.Files;
 
 namespace Recur.Export.Checkpoints;

@@ -1,6 +1,6 @@
 using Recur.Graphs.Ir;
 using Recur.Graphs.Weights;
-using static Recur.Export.Checkpoints.NameSuggestions;
+using static Recur.Package.Tensors.NameSuggestions;
 
 namespace Recur.Export.Checkpoints;
 

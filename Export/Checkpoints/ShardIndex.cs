@@ -1,5 +1,5 @@
 using System.Text.Json;
-using static Recur.Export.Checkpoints.NameSuggestions;
+using static Recur.Package.Tensors.NameSuggestions;
 using Recur.Package.Files;
 
 namespace Recur.Export.Checkpoints;

@@ -20,6 +20,30 @@ public static class StateSnapshot
     public const string MaskName = Contract.AttentionMask;
     public const string EncoderPrefix = "encoder/";
 
+    /// <summary>Writes a state file (safetensors, format recur-state/1) atomically; <paramref name="option"/> names it in errors.</summary>
+    public static void Save(ModelState state, string path, string option)
+    {
+        var tensors = Capture(state).Select(t => new SafetensorsWriter.Tensor(t.Name, SafetensorsDTypes.NameOf((TensorDType)(int)t.Type), t.Shape, t.Data));
+        SafetensorsWriter.Write(path, tensors, new Dictionary<string, string> { ["format"] = "recur-state/1" }, option);
+    }
+
+    /// <summary>Reads a state file back into a state for <paramref name="runner"/>, checked against its contract.</summary>
+    public static ModelState Load(ModelRunner runner, string path, string option)
+    {
+        InputFiles.RequireRegular(path, option);
+        using var file = SafetensorsFile.Open(path);
+        var tensors = file.Names.Select(n =>
+        {
+            file.TryGetEntry(n, out var e);
+            if (e.ElementCount > InputBudgets.TensorElements)
+                throw new InvalidDataException($"{path}: '{n}' has {e.ElementCount:N0} elements, over the {InputBudgets.TensorElements:N0}-element budget for a state tensor");
+            var data = new byte[e.ElementCount * TensorDTypes.SizeOf(e.DType)];
+            file.ReadRaw(n, data);
+            return new NamedTensor(n, (TensorElementType)(int)e.DType, e.Shape, data);
+        }).ToList();
+        return Restore(runner, tensors, path);
+    }
+
     public static IReadOnlyList<NamedTensor> Capture(ModelState state)
     {
         var tensors = new List<NamedTensor>();

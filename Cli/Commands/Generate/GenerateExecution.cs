@@ -11,7 +11,7 @@ using Recur.Runtime.Packages;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
-using Recur.Runtime.Tensors;
+using Recur.Package.Tensors;
 using Recur.Runtime.Tokenizers;
 
 namespace Recur.Cli.Commands.Generate;
@@ -56,7 +56,7 @@ internal static class GenerateExecution
         if (prompts.Count == 0 && request.LoadState is null) throw new UsageException("give a prompt: --prompt TEXT or --ids \"1 2 3\"");
         CheckPrompts(prompts, runner?.VocabSize ?? 0, request.Prompts.Length > 0 ? "--prompt" : "--ids");
 
-        using ModelState? resumed = request.LoadState is null ? null : LoadState(runner!, request.LoadState);
+        using ModelState? resumed = request.LoadState is null ? null : StateSnapshot.Load(runner!, request.LoadState, "--load-state");
         if (resumed is not null && prompts.Count > 0 && resumed.Batch != prompts.Count)
             throw new UsageException($"--load-state {request.LoadState}: holds a state of batch {resumed.Batch}, but {prompts.Count} prompt(s) were given; give one prompt per row");
         var eos = request.IgnoreEos ? [] : package.Generation.EosTokenIds;
@@ -91,7 +91,7 @@ internal static class GenerateExecution
         }
         var generation = runner is null
             ? GenAiEngine.Run(package, generationRequest, OnToken)
-            : Generator.Run(runner, generationRequest, OnToken, resumed, request.SaveState is null ? null : state => SaveState(state, request.SaveState));
+            : Generator.Run(runner, generationRequest, OnToken, resumed, request.SaveState is null ? null : state => StateSnapshot.Save(state, request.SaveState, "--save-state"));
 
         // A stream that ended inside a multi-byte character still owes its last bytes.
         for (int r = 0; r < prompts.Count; r++)
@@ -158,36 +158,4 @@ internal static class GenerateExecution
         if (ids.Length == 0) throw new UsageException($"{option}: no token ids");
         return ids;
     }
-
-    private static void SaveState(ModelState state, string path)
-    {
-        var tensors = StateSnapshot.Capture(state).Select(t => new SafetensorsWriter.Tensor(t.Name, SafetensorsName(t.Type), t.Shape, t.Data));
-        SafetensorsWriter.Write(path, tensors, new Dictionary<string, string> { ["format"] = "recur-state/1" }, "--save-state");
-    }
-
-    private static ModelState LoadState(ModelRunner runner, string path)
-    {
-        InputFiles.RequireRegular(path, "--load-state");
-        using var file = SafetensorsFile.Open(path);
-        var tensors = file.Names.Select(n =>
-        {
-            file.TryGetEntry(n, out var e);
-            if (e.ElementCount > InputBudgets.TensorElements)
-                throw new InvalidDataException($"{path}: '{n}' has {e.ElementCount:N0} elements, over the {InputBudgets.TensorElements:N0}-element budget for a state tensor");
-            var data = new byte[e.ElementCount * Graphs.Ir.TensorBytes.ElementSize(e.DType)];
-            file.ReadRaw(n, data);
-            return new NamedTensor(n, (TensorElementType)(int)e.DType, e.Shape, data);
-        }).ToList();
-        return StateSnapshot.Restore(runner, tensors, path);
-    }
-
-    private static string SafetensorsName(TensorElementType type) => type switch
-    {
-        TensorElementType.Float => "F32",
-        TensorElementType.Float16 => "F16",
-        TensorElementType.BFloat16 => "BF16",
-        TensorElementType.Int64 => "I64",
-        TensorElementType.Int32 => "I32",
-        _ => throw new NotSupportedException($"cannot save state tensors of type {type}"),
-    };
 }

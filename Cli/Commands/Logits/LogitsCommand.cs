@@ -2,7 +2,7 @@ using System.CommandLine;
 using Recur.Cli.Common;
 using Recur.Package.Files;
 using Recur.Cli.Golden;
-using Recur.Runtime.Tensors;
+using Recur.Package.Tensors;
 using Recur.Runtime.Execution;
 
 namespace Recur.Cli.Commands.Logits;

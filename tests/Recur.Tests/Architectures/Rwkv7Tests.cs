@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Recur.Export.Checkpoints;
-using Recur.Runtime.Tensors;
+using Recur.Package.Tensors;
 using Recur.Tests.Support;
 
 namespace Recur.Tests.Architectures;

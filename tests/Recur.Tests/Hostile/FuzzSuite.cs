@@ -340,7 +340,7 @@ public sealed class FuzzSuite(Xunit.Abstractions.ITestOutputHelper output)
                         case 1: tensors[at] = t with { Shape = [.. t.Shape, 1] }; break;
                         case 2: tensors[at] = t with { Shape = t.Shape.Length > 0 ? [t.Shape[0] * 2, .. t.Shape[1..]] : [2], Data = [.. t.Data, .. t.Data] }; break;
                         case 3: tensors.RemoveAt(at); break;
-                        case 4: tensors.Add(new Recur.Runtime.Tensors.SafetensorsWriter.Tensor("past_key_values.99.extra", "F32", [1], new byte[4])); break;
+                        case 4: tensors.Add(new Recur.Package.Tensors.SafetensorsWriter.Tensor("past_key_values.99.extra", "F32", [1], new byte[4])); break;
                         case 5:
                             var data = (byte[])t.Data.Clone();
                             if (data.Length >= 4) BitConverter.GetBytes(Pick(random, [float.NaN, float.PositiveInfinity, float.NegativeInfinity])).CopyTo(data, random.Next(data.Length / 4) * 4);

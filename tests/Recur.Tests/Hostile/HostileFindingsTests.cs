@@ -4,7 +4,7 @@ using Google.Protobuf;
 using Recur.Export.Checkpoints;
 using Recur.Graphs.Onnx;
 using Recur.Package.Files;
-using Recur.Runtime.Tensors;
+using Recur.Package.Tensors;
 using Recur.Tests.Support;
 
 namespace Recur.Tests.Hostile;

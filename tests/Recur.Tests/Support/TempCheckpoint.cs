@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Recur.Export.Checkpoints;
-using Recur.Runtime.Tensors;
+using Recur.Package.Tensors;
 
 namespace Recur.Tests.Support;
 

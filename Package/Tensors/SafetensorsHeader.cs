@@ -1,9 +1,8 @@
 using System.Text.Json;
 using System.Text.Unicode;
-using Recur.Graphs.Weights;
-using static Recur.Export.Checkpoints.NameSuggestions;
+using static Recur.Package.Tensors.NameSuggestions;
 
-namespace Recur.Export.Checkpoints;
+namespace Recur.Package.Tensors;
 
 /// <summary>Where a tensor's bytes are, relative to the start of the byte buffer that follows the header.</summary>
 internal readonly record struct TensorSlot(TensorEntry Entry, long Begin, long Length);

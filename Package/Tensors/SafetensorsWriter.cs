@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using Recur.Package.Files;
 
-namespace Recur.Runtime.Tensors;
+namespace Recur.Package.Tensors;
 
 /// <summary>Writes float32 / int64 tensors as a safetensors file (for `recur logits` outputs and tests).</summary>
 public static class SafetensorsWriter

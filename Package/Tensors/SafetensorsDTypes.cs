@@ -1,10 +1,9 @@
 using System.Runtime.InteropServices;
-using Recur.Graphs.Weights;
 
-namespace Recur.Export.Checkpoints;
+namespace Recur.Package.Tensors;
 
 /// <summary>The safetensors dtype names, their element sizes, and conversion of raw bytes to float32.</summary>
-internal static class SafetensorsDTypes
+public static class SafetensorsDTypes
 {
     private static readonly Dictionary<string, TensorDType> Supported = new(StringComparer.Ordinal)
     {
@@ -28,7 +27,7 @@ internal static class SafetensorsDTypes
     public static string NameOf(TensorDType dtype) =>
         Supported.FirstOrDefault(kv => kv.Value == dtype).Key ?? dtype.ToString();
 
-    public static int SizeOf(TensorDType dtype) => Graphs.Ir.TensorBytes.ElementSize(dtype);
+    public static int SizeOf(TensorDType dtype) => TensorDTypes.SizeOf(dtype);
 
     /// <summary>
     /// Converts little-endian elements to float32; exact for F32, F16 and BF16 (every value is

@@ -1,10 +1,9 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
-using Recur.Graphs.Weights;
-using static Recur.Export.Checkpoints.NameSuggestions;
+using static Recur.Package.Tensors.NameSuggestions;
 using Recur.Package.Files;
 
-namespace Recur.Export.Checkpoints;
+namespace Recur.Package.Tensors;
 
 /// <summary>
 /// One .safetensors file, memory-mapped read-only. Layout: an 8-byte little-endian header length N,

@@ -1,4 +1,4 @@
-namespace Recur.Graphs.Weights;
+namespace Recur.Package.Tensors;
 
 /// <summary>The element types a checkpoint tensor can have; values are ONNX TensorProto.DataType numbers.</summary>
 /// <summary>A tensor's description in a checkpoint.</summary>

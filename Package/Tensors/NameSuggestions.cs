@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Recur.Export.Checkpoints;
+namespace Recur.Package.Tensors;
 
 /// <summary>"Did you mean" for tensor names, and quoting of untrusted names into one-line messages.</summary>
 internal static class NameSuggestions
