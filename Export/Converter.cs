@@ -189,6 +189,8 @@ public static class Converter
             Tokenizer = File.Exists(Path.Combine(source, "tokenizer.json")) ? "tokenizer.json" : null,
             Source = new PackageManifest.SourceEntry(source, checkpoint.ContentHash, "recur"),
             Config = config.Scalars(),
+            Routing = decoder.Routing.Count == 0 ? null
+                : decoder.Routing.Select(r => new PackageManifest.RoutingEntry(r.ExpertScopes, r.ExpertsPerToken)).ToList(),
         };
     }
 

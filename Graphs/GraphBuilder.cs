@@ -30,6 +30,7 @@ public sealed partial class GraphBuilder
     private readonly Dictionary<string, Value> constantCache = new(StringComparer.Ordinal);
     private readonly List<StateSpec> states = [];
     private readonly HashSet<string> usedDomains = [];
+    private readonly List<ExpertRouting> routing = [];
 
     public GraphBuilder(string name, int opset = DefaultOpset, WeightPuller? weights = null)
     {
@@ -64,6 +65,8 @@ public sealed partial class GraphBuilder
     public IReadOnlyList<Initializer> Initializers => root.initializers;
     public IReadOnlyList<StateSpec> States => root.states;
     public IReadOnlyCollection<string> Domains => root.usedDomains;
+    /// <summary>The mixture-of-experts layers: which node scopes hold each expert and how many a token reaches.</summary>
+    public IReadOnlyList<ExpertRouting> Routing => root.routing;
     internal bool IsSubgraph => parent is not null;
 
     // ---- scopes and names ----

@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.ML.OnnxRuntime;
+using Recur.Graphs;
+using Recur.Graphs.Weights;
+using Recur.Runtime.Execution;
+using Recur.Runtime.Ort;
+
+namespace Recur.Cli.Commands.Bench;
+
+/// <summary>The nodes ONNX Runtime ran in one decode step: in all, by op, and per layer.</summary>
+internal sealed record DecodeNodes(int Total, int InLayers, int Layers, IReadOnlyDictionary<string, int> ByOp)
+{
+    public double PerLayer => Layers == 0 ? 0 : (double)InLayers / Layers;
+    public int OutsideLayers => Total - InLayers;
+}
+
+/// <summary>Measurements bench takes beside the model: the machine's GEMM peak, and what a decode step runs.</summary>
+internal static partial class BenchProbes
+{
+    /// <summary>
+    /// FLOP/s of one large float32 MatMul ([m, k] x [k, n]) through ONNX Runtime with the session settings of the
+    /// model: the ceiling a prefill (matrix products over many tokens) can reach on this machine. Best of 3 runs.
+    /// </summary>
+    public static double GemmPeak(SessionConfig config, int m = 1024, int k = 4096, int n = 4096)
+    {
+        var b = new GraphBuilder("gemm_peak");
+        b.Output(b.MatMul(b.Input("a", TensorDType.Float32, m, k), b.Input("b", TensorDType.Float32, k, n)), "c");
+        string path = Path.Combine(Path.GetTempPath(), $"recur-gemm-{Guid.NewGuid():N}.onnx");
+        byte[] model;
+        try
+        {
+            ModelWriter.Write(b, path, new ModelWriteOptions { ExternalData = ExternalDataMode.Never });
+            model = File.ReadAllBytes(path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+        using var session = SessionFactory.Open(model, config with { ProfilePrefix = null, OptimizedModelPath = null });
+        var random = new Random(5);
+        float[] Fill(int count)
+        {
+            var values = new float[count];
+            for (int i = 0; i < count; i++) values[i] = (float)random.NextDouble() - 0.5f;
+            return values;
+        }
+        using var a = OrtValue.CreateTensorValueFromMemory(Fill(m * k), [m, k]);
+        using var bv = OrtValue.CreateTensorValueFromMemory(Fill(k * n), [k, n]);
+        using var options = new RunOptions();
+        double best = 0;
+        for (int round = 0; round < 4; round++) // the first round warms up
+        {
+            var clock = Stopwatch.StartNew();
+            using var results = session.Session.Run(options, ["a", "b"], [a, bv], ["c"]);
+            double seconds = clock.Elapsed.TotalSeconds;
+            if (round > 0) best = Math.Max(best, 2.0 * m * k * n / seconds);
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// Runs a short prompt and one decode step with ONNX Runtime's profiler on and counts the kernels of the decode
+    /// step (subgraph nodes included). A node belongs to a layer when a scope of its name ends in ".N"
+    /// (layers.3/..., decoder.block.3/...); nodes that ORT's fusions renamed count outside the layers.
+    /// </summary>
+    public static DecodeNodes CountDecodeNodes(string package, SessionConfig config)
+    {
+        string prefix = Path.Combine(Path.GetTempPath(), $"recur-bench-profile-{Guid.NewGuid():N}");
+        string? file = null, encoderFile = null;
+        try
+        {
+            using var runner = ModelRunner.Open(package, config with { ProfilePrefix = prefix, OptimizedModelPath = null });
+            using (var state = runner.CreateState(1))
+            {
+                long[] ids = [1, 2, 3, 4];
+                if (runner.Package.IsEncoderDecoder) runner.Encode(state, ids, ids.Length);
+                runner.ForwardLast(state, ids, ids.Length);
+                runner.ForwardLast(state, [5], 1);
+            }
+            file = runner.Decoder.EndProfiling();
+            encoderFile = runner.Encoder?.EndProfiling(); // profiled too (same options): ended here so its file is removed
+            return Parse(File.ReadAllText(file));
+        }
+        finally
+        {
+            if (file is not null) File.Delete(file);
+            if (encoderFile is not null) File.Delete(encoderFile);
+        }
+    }
+
+    private static DecodeNodes Parse(string profile)
+    {
+        using var doc = JsonDocument.Parse(profile);
+        var events = doc.RootElement.EnumerateArray().ToList();
+        // The last model_run is the decode step; its kernels fall inside its time span.
+        var run = events.Last(e => e.GetProperty("cat").GetString() == "Session" && e.GetProperty("name").GetString() == "model_run");
+        long start = run.GetProperty("ts").GetInt64(), end = start + run.GetProperty("dur").GetInt64();
+        var byOp = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var layers = new HashSet<string>(StringComparer.Ordinal);
+        int total = 0, inLayers = 0;
+        foreach (var e in events)
+        {
+            if (e.GetProperty("cat").GetString() != "Node") continue;
+            string name = e.GetProperty("name").GetString() ?? "";
+            if (!name.EndsWith("_kernel_time", StringComparison.Ordinal)) continue;
+            long ts = e.GetProperty("ts").GetInt64();
+            if (ts < start || ts > end) continue;
+            total++;
+            string op = e.TryGetProperty("args", out var args) && args.TryGetProperty("op_name", out var o) ? o.GetString() ?? "?" : "?";
+            byOp[op] = byOp.GetValueOrDefault(op) + 1;
+            var layer = LayerScope().Match(name);
+            if (layer.Success)
+            {
+                inLayers++;
+                layers.Add(layer.Groups[1].Value);
+            }
+        }
+        return new DecodeNodes(total, inLayers, layers.Count, byOp);
+    }
+
+    [GeneratedRegex(@"^(?:[^/]*/)*?([^/]*\.\d+)/")]
+    private static partial Regex LayerScope();
+}
