@@ -25,6 +25,8 @@ public sealed record ConvertOptions
     public ExternalDataMode ExternalData { get; init; } = ExternalDataMode.Auto;
     /// <summary>Replace an existing folder that is not a Recur package.</summary>
     public bool Force { get; init; }
+    /// <summary>Attention caches of this many positions written in place (see <see cref="ExportOptions.KvCacheLength"/>).</summary>
+    public int? KvCacheLength { get; init; }
 }
 
 /// <summary>The output folder is taken by something that is not a package.</summary>
@@ -73,7 +75,10 @@ public static class Converter
         var model = architecture.Build(config, weights, new ExportOptions
         {
             Opset = options.Opset, MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization,
+            KvCacheLength = options.KvCacheLength,
         });
+        if (options.KvCacheLength is not null && !model.Graphs.Any(g => g.Graph.States.Any(s => s.InPlaceAxis is not null)))
+            throw new NotSupportedException($"--kv-cache-length: {config.ModelType} packages have no attention cache that takes it (gemma, gemma2 do)");
         RefuseUnused(weights, source);
 
         string temp = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.converting-{Environment.ProcessId}-{Guid.NewGuid():N}");
@@ -181,7 +186,7 @@ public static class Converter
             HfClass = architecture.HfClass,
             Graphs = new Dictionary<string, string>(graphFiles),
             State = decoder.States.Select(s => new PackageManifest.StateEntry(s.Input, s.Output, DTypeName(s.DType),
-                s.Shape.Select(d => d.IsFixed ? (object)d.Size!.Value : d.Symbol ?? "?").ToList(), s.Init)).ToList(),
+                s.Shape.Select(d => d.IsFixed ? (object)d.Size!.Value : d.Symbol ?? "?").ToList(), s.Init, s.InPlaceAxis)).ToList(),
             EncoderFeeds = model.Feeds.Select(f => new PackageManifest.FeedEntry(f.EncoderOutput, f.DecoderInput)).ToList(),
             DType = options.Quantization?.Name ?? DTypeName(options.MatrixWeightType),
             Opset = options.Opset,

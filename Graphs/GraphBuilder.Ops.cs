@@ -433,6 +433,22 @@ public sealed partial class GraphBuilder
         return Emit1("ScatterND", [data, indices, updates], data.Type, data.Shape, attrs);
     }
 
+    /// <summary>ScatterElements: data with updates written at indices along axis (ONNX Runtime writes in place when
+    /// the output is the input's buffer, as a shared cache binds it).</summary>
+    public Value ScatterElements(Value data, Value indices, Value updates, int axis)
+    {
+        SameType("ScatterElements", data, updates);
+        RequireType(indices, TensorDType.Int64, "ScatterElements");
+        return Emit1("ScatterElements", [data, indices, updates], data.Type, data.Shape, [Attr("axis", (long)axis)]);
+    }
+
+    /// <summary>Pad with pads computed in the graph (int64 [2 * rank]); the padded axes' sizes become unknown.</summary>
+    public Value Pad(Value x, Value pads, double value = 0)
+    {
+        RequireType(pads, TensorDType.Int64, "Pad");
+        return Emit1("Pad", [x, pads, ScalarLike(x, value)], x.Type, x.Shape?.Select(_ => Dim.Unknown).ToList());
+    }
+
     public Value Pad(Value x, long[] pads, float value = 0f)
     {
         IReadOnlyList<Dim>? shape = null;

@@ -165,10 +165,10 @@ public sealed partial class GraphBuilder
     /// Declares one state tensor of the contract: input <c>past_key_values.{layer}.{kind}</c>, whose
     /// next value is given to <see cref="StateOutput"/> and becomes <c>present.{layer}.{kind}</c>.
     /// </summary>
-    public Value StateInput(int layer, string kind, TensorDType type, Dim[] shape, double init)
+    public Value StateInput(int layer, string kind, TensorDType type, Dim[] shape, double init, int? inPlaceAxis = null)
     {
         var input = Input(Contract.PastName(layer, kind), type, shape);
-        root.states.Add(new StateSpec(input.Name, Contract.PresentName(layer, kind), type, shape, init));
+        root.states.Add(new StateSpec(input.Name, Contract.PresentName(layer, kind), type, shape, init, inPlaceAxis));
         return input;
     }
 

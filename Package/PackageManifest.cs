@@ -34,7 +34,10 @@ public sealed record PackageManifest
         [property: JsonPropertyName("output")] string Output,
         [property: JsonPropertyName("dtype")] string DType,
         [property: JsonPropertyName("shape")] IReadOnlyList<object> Shape,
-        [property: JsonPropertyName("init")] double Init);
+        [property: JsonPropertyName("init")] double Init,
+        // Set for a cache of fixed capacity along this axis: bind present.* to the past_key_values.* buffer itself;
+        // the graph writes the new positions at the attention mask's length minus the new tokens.
+        [property: JsonPropertyName("in_place_axis")] int? InPlaceAxis = null);
 
     public sealed record FeedEntry(
         [property: JsonPropertyName("encoder_output")] string EncoderOutput,

@@ -11,6 +11,11 @@ public sealed record ExportOptions
     public TensorDType MatrixWeightType { get; init; } = TensorDType.Float32;
     /// <summary>Integer matrix weights (int8 / int4 through MatMulNBits) instead of float ones; null for float.</summary>
     public WeightQuantization? Quantization { get; init; }
+    /// <summary>
+    /// Attention caches as buffers of this many positions updated in place (no copy of the cache per step); null
+    /// keeps caches that grow by Concat, which onnxruntime-genai drives as they are.
+    /// </summary>
+    public int? KvCacheLength { get; init; }
 }
 
 /// <summary>One graph of a package: "decoder" (every model) or "encoder" (encoder-decoder models).</summary>

@@ -5,9 +5,15 @@ using Recur.Runtime.Ort;
 
 namespace Recur.Runtime.Packages;
 
-/// <summary>A state tensor of the package's contract, read from recur.json.</summary>
-public sealed record StateTensor(string Input, string Output, TensorElementType DType, IReadOnlyList<object> Shape, double Init)
+/// <summary>
+/// A state tensor of the package's contract, read from recur.json. <see cref="InPlaceAxis"/> set: a buffer of fixed
+/// capacity along that axis that the graph updates in place, so its output is bound to the input's own buffer.
+/// </summary>
+public sealed record StateTensor(string Input, string Output, TensorElementType DType, IReadOnlyList<object> Shape, double Init, int? InPlaceAxis = null)
 {
+    /// <summary>Positions an in-place buffer holds (null for other states).</summary>
+    public long? Capacity => InPlaceAxis is int axis && Shape[axis] is long n ? n : null;
+
     /// <summary>The initial shape: "batch" is the batch size, "past_sequence" (and any other symbol) 0.</summary>
     public long[] InitialShape(int batch) => Shape.Select(d => d switch
     {
@@ -85,7 +91,8 @@ public sealed class ModelPackage
             s.GetProperty("output").GetString()!,
             ParseDType(s.GetProperty("dtype").GetString()!, manifest),
             s.GetProperty("shape").EnumerateArray().Select(d => d.ValueKind == JsonValueKind.Number ? (object)d.GetInt64() : d.GetString()!).ToList(),
-            s.GetProperty("init").GetDouble())).ToList();
+            s.GetProperty("init").GetDouble(),
+            s.TryGetProperty("in_place_axis", out var axis) && axis.ValueKind == JsonValueKind.Number ? axis.GetInt32() : null)).ToList();
         var feeds = root.TryGetProperty("encoder_feeds", out var f)
             ? f.EnumerateArray().Select(e => (e.GetProperty("encoder_output").GetString()!, e.GetProperty("decoder_input").GetString()!)).ToList()
             : [];

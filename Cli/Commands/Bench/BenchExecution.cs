@@ -63,7 +63,8 @@ internal static class BenchExecution
         int threads = Math.Max(1, config.IntraOpThreads == 0 ? Environment.ProcessorCount : config.IntraOpThreads);
         double bandwidth = MeasureReadBandwidth(Math.Max(fileBytes, 64L << 20), threads);
         double gemmPeak = BenchProbes.GemmPeak(config);
-        var nodes = BenchProbes.CountDecodeNodes(request.Package, config);
+        // Profiled at the deepest context asked for, where the history's share of a step shows.
+        var nodes = BenchProbes.CountDecodeNodes(request.Package, config, depths.Count == 0 ? request.PromptLength : depths.Max());
 
         // A step at depth P reads the weights and the state as it stands midway through the timed steps.
         double weightBytes = cost.WeightBytes(request.Batch);
@@ -93,7 +94,8 @@ internal static class BenchExecution
                 graph_nodes = cost.GraphNodes,
                 decode_step_nodes = new
                 {
-                    total = nodes.Total, layers = nodes.Layers, per_layer = nodes.PerLayer, outside_layers = nodes.OutsideLayers, by_op = nodes.ByOp,
+                    context = nodes.Depth, total = nodes.Total, layers = nodes.Layers, per_layer = nodes.PerLayer, outside_layers = nodes.OutsideLayers,
+                    by_op = nodes.ByOp, kernel_microseconds_by_op = nodes.MicrosByOp,
                 },
             }, new JsonSerializerOptions { WriteIndented = true }));
             return ExitCodes.Ok;
@@ -109,6 +111,8 @@ internal static class BenchExecution
         foreach (var s in sweep)
             o.WriteLine(F($"  decode after {s.context,5}  {s.decode_tokens_per_s,10:F1} tokens/s = {s.decode_fraction_of_bound:P0} of its bound ({s.decode_bound_tokens_per_s:F1})"));
         o.WriteLine(F($"  decode step nodes    {nodes.Total} run by ONNX Runtime: {nodes.PerLayer:F1} per layer x {nodes.Layers} layers + {nodes.OutsideLayers} outside ({cost.GraphNodes} in the file)"));
+        long kernelMicros = nodes.MicrosByOp.Values.Sum();
+        o.WriteLine(F($"  profiled step after {nodes.Depth}: {kernelMicros / 1000.0:F2} ms in kernels; most: {string.Join(", ", nodes.MicrosByOp.OrderByDescending(kv => kv.Value).Take(6).Select(kv => $"{kv.Key} {100.0 * kv.Value / Math.Max(1, kernelMicros):F0}%"))}"));
         return ExitCodes.Ok;
     }
 

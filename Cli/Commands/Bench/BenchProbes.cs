@@ -9,8 +9,10 @@ using Recur.Runtime.Ort;
 
 namespace Recur.Cli.Commands.Bench;
 
-/// <summary>The nodes ONNX Runtime ran in one decode step: in all, by op, and per layer.</summary>
-internal sealed record DecodeNodes(int Total, int InLayers, int Layers, IReadOnlyDictionary<string, int> ByOp)
+/// <summary>The nodes ONNX Runtime ran in one decode step after <c>Depth</c> positions: in all, by op (count and kernel
+/// microseconds), and per layer.</summary>
+internal sealed record DecodeNodes(int Depth, int Total, int InLayers, int Layers, IReadOnlyDictionary<string, int> ByOp,
+    IReadOnlyDictionary<string, long> MicrosByOp)
 {
     public double PerLayer => Layers == 0 ? 0 : (double)InLayers / Layers;
     public int OutsideLayers => Total - InLayers;
@@ -61,11 +63,11 @@ internal static partial class BenchProbes
     }
 
     /// <summary>
-    /// Runs a short prompt and one decode step with ONNX Runtime's profiler on and counts the kernels of the decode
-    /// step (subgraph nodes included). A node belongs to a layer when a scope of its name ends in ".N"
+    /// Runs a prompt of <paramref name="depth"/> tokens and decode steps with ONNX Runtime's profiler on and counts the
+    /// kernels of the last decode step (subgraph nodes included) and their time by op. A node belongs to a layer when a scope of its name ends in ".N"
     /// (layers.3/..., decoder.block.3/...); nodes that ORT's fusions renamed count outside the layers.
     /// </summary>
-    public static DecodeNodes CountDecodeNodes(string package, SessionConfig config)
+    public static DecodeNodes CountDecodeNodes(string package, SessionConfig config, int depth)
     {
         string prefix = Path.Combine(Path.GetTempPath(), $"recur-bench-profile-{Guid.NewGuid():N}");
         string? file = null, encoderFile = null;
@@ -74,14 +76,16 @@ internal static partial class BenchProbes
             using var runner = ModelRunner.Open(package, config with { ProfilePrefix = prefix, OptimizedModelPath = null });
             using (var state = runner.CreateState(1))
             {
-                long[] ids = [1, 2, 3, 4];
+                int vocab = Math.Max(2, runner.VocabSize);
+                long[] ids = Enumerable.Range(1, depth).Select(i => (long)(i % vocab)).ToArray();
                 if (runner.Package.IsEncoderDecoder) runner.Encode(state, ids, ids.Length);
                 runner.ForwardLast(state, ids, ids.Length);
-                runner.ForwardLast(state, [5], 1);
+                for (int step = 0; step < 3; step++) runner.ForwardLast(state, [1], 1); // the first steps warm up
+
             }
             file = runner.Decoder.EndProfiling();
             encoderFile = runner.Encoder?.EndProfiling(); // profiled too (same options): ended here so its file is removed
-            return Parse(File.ReadAllText(file));
+            return Parse(File.ReadAllText(file), depth);
         }
         finally
         {
@@ -90,7 +94,7 @@ internal static partial class BenchProbes
         }
     }
 
-    private static DecodeNodes Parse(string profile)
+    private static DecodeNodes Parse(string profile, int depth)
     {
         using var doc = JsonDocument.Parse(profile);
         var events = doc.RootElement.EnumerateArray().ToList();
@@ -98,6 +102,7 @@ internal static partial class BenchProbes
         var run = events.Last(e => e.GetProperty("cat").GetString() == "Session" && e.GetProperty("name").GetString() == "model_run");
         long start = run.GetProperty("ts").GetInt64(), end = start + run.GetProperty("dur").GetInt64();
         var byOp = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var micros = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var layers = new HashSet<string>(StringComparer.Ordinal);
         int total = 0, inLayers = 0;
         foreach (var e in events)
@@ -110,6 +115,7 @@ internal static partial class BenchProbes
             total++;
             string op = e.TryGetProperty("args", out var args) && args.TryGetProperty("op_name", out var o) ? o.GetString() ?? "?" : "?";
             byOp[op] = byOp.GetValueOrDefault(op) + 1;
+            micros[op] = micros.GetValueOrDefault(op) + e.GetProperty("dur").GetInt64();
             var layer = LayerScope().Match(name);
             if (layer.Success)
             {
@@ -117,7 +123,7 @@ internal static partial class BenchProbes
                 layers.Add(layer.Groups[1].Value);
             }
         }
-        return new DecodeNodes(total, inLayers, layers.Count, byOp);
+        return new DecodeNodes(depth, total, inLayers, layers.Count, byOp, micros);
     }
 
     [GeneratedRegex(@"^(?:[^/]*/)*?([^/]*\.\d+)/")]

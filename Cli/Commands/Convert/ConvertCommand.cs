@@ -24,11 +24,15 @@ internal static class ConvertCommand
         var force = new Option<bool>("--force") { Description = "Replace an output folder that is not a Recur package" };
         var noVerify = new Option<bool>("--no-verify") { Description = "Skip loading the package in ONNX Runtime after writing it" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
+        var kvCache = new Option<int?>("--kv-cache-length")
+        {
+            Description = "Gemma / Gemma 2: key/value caches as buffers of this many positions written in place (no copy of the cache per step; no genai_config.json). Default: caches that grow by Concat",
+        };
         var runtime = new RuntimeOptions();
 
         var command = new Command("convert", "Convert a Hugging Face checkpoint folder into a Recur package (ONNX graph with explicit state + recur.json)")
         {
-            checkpoint, output, revision, dtype, blockSize, zeroPoints, headBits, accuracy, opset, external, force, noVerify, quiet,
+            checkpoint, output, revision, dtype, blockSize, zeroPoints, headBits, accuracy, opset, external, force, noVerify, quiet, kvCache,
         };
         runtime.AddTo(command);
         command.SetAction(result => Verbs.Guard(context, () => ConvertExecution.Run(new ConvertRequest(
@@ -36,6 +40,7 @@ internal static class ConvertCommand
             result.GetValue(external)!, result.GetValue(force), !result.GetValue(noVerify), result.GetValue(quiet), result.GetValue(revision))
             {
                 BlockSize = result.GetValue(blockSize), ZeroPoints = result.GetValue(zeroPoints), AccuracyLevel = result.GetValue(accuracy), HeadBits = result.GetValue(headBits),
+                KvCacheLength = result.GetValue(kvCache),
             }, runtime, result, context)));
         return command;
     }
@@ -47,4 +52,5 @@ internal sealed record ConvertRequest(string Checkpoint, string Output, string D
     public bool ZeroPoints { get; init; }
     public int AccuracyLevel { get; init; } = 4;
     public int? HeadBits { get; init; }
+    public int? KvCacheLength { get; init; }
 }
