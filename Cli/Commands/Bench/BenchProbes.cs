@@ -9,8 +9,8 @@ using Recur.Runtime.Ort;
 
 namespace Recur.Cli.Commands.Bench;
 
-/// <summary>The nodes ONNX Runtime ran in one decode step after <c>Depth</c> positions: in all, by op (count and kernel
-/// microseconds), and per layer.</summary>
+/// <summary>The nodes ONNX Runtime ran in one decode step after <c>Depth</c> positions: in all, by op (count, and kernel
+/// microseconds: per op the median over the profiled steps, so one step the machine stalled does not rule), and per layer.</summary>
 internal sealed record DecodeNodes(int Depth, int Total, int InLayers, int Layers, IReadOnlyDictionary<string, int> ByOp,
     IReadOnlyDictionary<string, long> MicrosByOp)
 {
@@ -80,7 +80,7 @@ internal static partial class BenchProbes
                 long[] ids = Enumerable.Range(1, depth).Select(i => (long)(i % vocab)).ToArray();
                 if (runner.Package.IsEncoderDecoder) runner.Encode(state, ids, ids.Length);
                 runner.ForwardLast(state, ids, ids.Length);
-                for (int step = 0; step < 3; step++) runner.ForwardLast(state, [1], 1); // the first steps warm up
+                for (int step = 0; step < ProfiledSteps + 2; step++) runner.ForwardLast(state, [1], 1); // two warm-up steps
 
             }
             file = runner.Decoder.EndProfiling();
@@ -94,15 +94,31 @@ internal static partial class BenchProbes
         }
     }
 
+    private const int ProfiledSteps = 7;
+
     private static DecodeNodes Parse(string profile, int depth)
     {
         using var doc = JsonDocument.Parse(profile);
         var events = doc.RootElement.EnumerateArray().ToList();
-        // The last model_run is the decode step; its kernels fall inside its time span.
-        var run = events.Last(e => e.GetProperty("cat").GetString() == "Session" && e.GetProperty("name").GetString() == "model_run");
+        // The last model_runs are the profiled decode steps; their kernels fall inside their time spans.
+        var runs = events.Where(e => e.GetProperty("cat").GetString() == "Session" && e.GetProperty("name").GetString() == "model_run")
+            .TakeLast(ProfiledSteps).ToList();
+        var steps = runs.Select(r => Step(events, r)).ToList();
+        var micros = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (string op in steps.SelectMany(s => s.Micros.Keys).Distinct())
+        {
+            var times = steps.Select(s => s.Micros.GetValueOrDefault(op)).Order().ToList();
+            micros[op] = times[times.Count / 2];
+        }
+        var last = steps[^1];
+        return new DecodeNodes(depth, last.Total, last.InLayers, last.Layers, last.ByOp, micros);
+    }
+
+    private static (int Total, int InLayers, int Layers, SortedDictionary<string, int> ByOp, Dictionary<string, long> Micros) Step(List<JsonElement> events, JsonElement run)
+    {
         long start = run.GetProperty("ts").GetInt64(), end = start + run.GetProperty("dur").GetInt64();
         var byOp = new SortedDictionary<string, int>(StringComparer.Ordinal);
-        var micros = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        var micros = new Dictionary<string, long>(StringComparer.Ordinal);
         var layers = new HashSet<string>(StringComparer.Ordinal);
         int total = 0, inLayers = 0;
         foreach (var e in events)
@@ -123,7 +139,7 @@ internal static partial class BenchProbes
                 layers.Add(layer.Groups[1].Value);
             }
         }
-        return new DecodeNodes(depth, total, inLayers, layers.Count, byOp, micros);
+        return (total, inLayers, layers.Count, byOp, micros);
     }
 
     [GeneratedRegex(@"^(?:[^/]*/)*?([^/]*\.\d+)/")]
