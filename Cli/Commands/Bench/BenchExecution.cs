@@ -71,7 +71,9 @@ internal static class BenchExecution
         double StepBytes(int depth) => weightBytes + cost.StateBytes(request.Batch, depth + request.NewTokens / 2);
         double Bound(int depth) => bandwidth / StepBytes(depth) * request.Batch;
         double prefillMedian = Median(prefill), decodeMedian = Median(decode);
-        double prefillBound = cost.MatrixFlopsPerToken > 0 ? gemmPeak / cost.MatrixFlopsPerToken : double.NaN;
+        // A ForwardLast prefill runs the head for one position per row.
+        double prefillFlopsPerToken = cost.MatrixFlopsPerToken + cost.KeptPositionFlops / request.PromptLength;
+        double prefillBound = prefillFlopsPerToken > 0 ? gemmPeak / prefillFlopsPerToken : double.NaN;
         var sweep = depths.Select(d => new
         {
             context = d, decode_tokens_per_s = Median(atDepth[d]), bytes_per_step = StepBytes(d), decode_bound_tokens_per_s = Bound(d),
@@ -88,7 +90,8 @@ internal static class BenchExecution
                 prefill_tokens_per_s = prefillMedian, decode_tokens_per_s = decodeMedian,
                 read_bandwidth_bytes_per_s = bandwidth, decode_bound_tokens_per_s = Bound(request.PromptLength),
                 decode_fraction_of_bound = decodeMedian / Bound(request.PromptLength),
-                gemm_peak_flops = gemmPeak, matrix_flops_per_token = cost.MatrixFlopsPerToken, prefill_bound_tokens_per_s = prefillBound,
+                gemm_peak_flops = gemmPeak, matrix_flops_per_token = cost.MatrixFlopsPerToken, head_flops_per_kept_position = cost.KeptPositionFlops,
+                prefill_matrix_flops_per_token = prefillFlopsPerToken, prefill_bound_tokens_per_s = prefillBound,
                 prefill_fraction_of_gemm_peak = prefillMedian / prefillBound,
                 context_sweep = sweep,
                 graph_nodes = cost.GraphNodes,
@@ -105,7 +108,7 @@ internal static class BenchExecution
         o.WriteLine(F($"{runner.Package.ModelType} ({runner.Package.DType}) on {runner.ExecutionProvider}, batch {request.Batch}, median of {request.Repeat}"));
         o.WriteLine(F($"  read per decode step {weightBytes / 1048576.0:F1} MiB of weights (files {fileBytes / 1048576.0:F1} MiB) + {(StepBytes(request.PromptLength) - weightBytes) / 1048576.0:F2} MiB of state"));
         o.WriteLine(F($"  read bandwidth       {bandwidth / 1e9:F1} GB/s (measured now) -> decode bound {Bound(request.PromptLength):F1} tokens/s"));
-        o.WriteLine(F($"  GEMM peak            {gemmPeak / 1e9:F1} GFLOP/s (1024x4096x4096 float32 MatMul, now) over {cost.MatrixFlopsPerToken / 1e6:F1} MFLOP/token -> prefill bound {prefillBound:F0} tokens/s"));
+        o.WriteLine(F($"  GEMM peak            {gemmPeak / 1e9:F1} GFLOP/s (1024x4096x4096 float32 MatMul, now) over {prefillFlopsPerToken / 1e6:F1} MFLOP/token -> prefill bound {prefillBound:F0} tokens/s"));
         o.WriteLine(F($"  prefill {request.PromptLength,5} tokens {prefillMedian,10:F1} tokens/s = {prefillMedian / prefillBound:P0} of the GEMM bound"));
         o.WriteLine(F($"  decode  {request.NewTokens,5} steps  {decodeMedian,10:F1} tokens/s = {decodeMedian / Bound(request.PromptLength):P0} of the bound"));
         foreach (var s in sweep)

@@ -19,7 +19,8 @@ namespace Recur.Cli.Commands.Bench;
 /// <item>everything else is read once per step; state tensors are read once at their size at the given depth.</item>
 /// </list>
 /// Matrix FLOPs per token (the prefill bound) are 2 per weight element of MatMul, Gemm and MatMulNBits, routed
-/// weights at k/E; attention over the history is not counted.
+/// weights at k/E; products downstream of logits_to_keep (the head, for the kept positions only) count once per
+/// call, not per token; attention over the history is not counted.
 /// </summary>
 internal sealed class StepCost
 {
@@ -29,16 +30,19 @@ internal sealed class StepCost
     private readonly List<(long Bytes, int Experts, int PerToken)> routed = [];
     private readonly IReadOnlyList<StateTensor> state;
 
-    private StepCost(long fixedBytes, IReadOnlyList<StateTensor> state, double matrixFlopsPerToken, int nodes)
+    private StepCost(long fixedBytes, IReadOnlyList<StateTensor> state, double matrixFlopsPerToken, double keptFlops, int nodes)
     {
         this.fixedBytes = fixedBytes;
         this.state = state;
         MatrixFlopsPerToken = matrixFlopsPerToken;
+        KeptPositionFlops = keptFlops;
         GraphNodes = nodes;
     }
 
-    /// <summary>2 x the matrix weight elements a token multiplies (routed experts by their share).</summary>
+    /// <summary>2 x the matrix weight elements a token multiplies (routed experts by their share), the head excepted.</summary>
     public double MatrixFlopsPerToken { get; }
+    /// <summary>Matrix FLOPs for each position logits_to_keep keeps (the head); a ForwardLast call pays them once.</summary>
+    public double KeptPositionFlops { get; }
     /// <summary>Nodes in the decoder file, subgraphs included (before ONNX Runtime's fusions).</summary>
     public int GraphNodes { get; }
 
@@ -101,10 +105,19 @@ internal sealed class StepCost
             }
         }
         Walk(graph);
+        // What depends on logits_to_keep runs for the kept positions only (nodes are in topological order).
+        var kept = new HashSet<string>(StringComparer.Ordinal) { Contract.LogitsToKeep };
+        var keptNodes = new HashSet<NodeProto>();
+        foreach (var node in graph.Node)
+            if (node.Input.Any(kept.Contains))
+            {
+                keptNodes.Add(node);
+                foreach (string o in node.Output) kept.Add(o);
+            }
 
         var layers = ReadRouting(package);
         long fixedBytes = 0;
-        double flops = 0;
+        double flops = 0, keptFlops = 0;
         var cost = new List<(long, long)>();
         var experts = new Dictionary<int, long>(); // routing layer -> bytes of its experts
         foreach (var (name, tensor) in sizes)
@@ -126,27 +139,29 @@ internal sealed class StepCost
                 share = (double)layers[layer].PerToken / layers[layer].Scopes.Count;
             }
             else fixedBytes += bytes;
-            flops += share * 2 * MatrixElements(name, elements, users);
+            var (matrix, product) = MatrixElements(name, elements, users);
+            if (product is not null && keptNodes.Contains(product)) keptFlops += share * 2 * matrix;
+            else flops += share * 2 * matrix;
         }
-        var result = new StepCost(fixedBytes, package.State, flops, nodes);
+        var result = new StepCost(fixedBytes, package.State, flops, keptFlops, nodes);
         result.tables.AddRange(cost);
         foreach (var (layer, bytes) in experts) result.routed.Add((bytes, layers[layer].Scopes.Count, layers[layer].PerToken));
         return result;
     }
 
     /// <summary>Weight elements an initializer contributes to matrix products: the matrix of MatMul/Gemm, N x K of MatMulNBits' codes.</summary>
-    private static long MatrixElements(string name, long elements, List<NodeProto> users)
+    private static (long Elements, NodeProto? Product) MatrixElements(string name, long elements, List<NodeProto> users)
     {
         foreach (var n in users)
         {
-            if (n.OpType is "MatMul" or "Gemm" && n.Input.Count > 1 && n.Input[1] == name) return elements;
+            if (n.OpType is "MatMul" or "Gemm" && n.Input.Count > 1 && n.Input[1] == name) return (elements, n);
             if (n.OpType == "MatMulNBits" && n.Input.Count > 1 && n.Input[1] == name)
             {
                 long Attr(string key) => n.Attribute.FirstOrDefault(a => a.Name == key)?.I ?? 0;
-                return Attr("N") * Attr("K");
+                return (Attr("N") * Attr("K"), n);
             }
         }
-        return 0;
+        return (0, null);
     }
 
     /// <summary>The routing layer whose single expert scope holds every reader of a weight, or -1.</summary>

@@ -36,7 +36,11 @@ public sealed class StepCostTests
     {
         string package = ConvertedPackages.Get("gemma");
         var (total, _, _) = Initializers(package);
-        Assert.Equal(total, StepCost.Read(ModelPackage.Open(package)).WeightBytes(1), 6);
+        var cost = StepCost.Read(ModelPackage.Open(package));
+        Assert.Equal(total, cost.WeightBytes(1), 6);
+        // The head (the tied table, vocab 384 x hidden 80 in tests/golden/gemma/config.json) runs after logits_to_keep:
+        // its 2 x vocab x hidden FLOPs are per kept position, not per token.
+        Assert.Equal(2.0 * 384 * 80, cost.KeptPositionFlops);
     }
 
     [Fact]
