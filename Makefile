@@ -58,8 +58,9 @@ demo: build
 	./bin/recur generate $(DEMO_OUT) --ids "40 238 75 258 206" --max-new-tokens 12
 
 # Random-weight checkpoints at DESIGN.md's benchmark shapes (made once, in out/bench/), converted, then
-# `recur bench` on each: prompt 128, 64 decode steps, median of BENCH_REPEAT, decode against the
-# bandwidth bound measured in the same run. BENCH_ARGS passes more bench options (--threads 1, ...).
+# `recur bench` on each: prompt 128, 64 decode steps, median of BENCH_REPEAT, decode against the bandwidth
+# bound and prefill against the GEMM peak measured in the same run, decode after 128..2048 positions.
+# BENCH_ARGS passes more bench options (--threads 1, ...).
 BENCH_DIR    := out/bench
 BENCH_MODELS := rwkv-169m rwkv7-0.1b mamba-130m mamba2-130m falcon-mamba-130m gemma-46m recurrent-gemma-35m jamba-tiny-306m switch-105m
 BENCH_REPEAT ?= 5

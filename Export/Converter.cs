@@ -30,6 +30,8 @@ public sealed record ConvertOptions
     public bool Force { get; init; }
     /// <summary>Convert NaN and infinite weights as they are instead of refusing them.</summary>
     public bool AllowNonFinite { get; init; }
+    /// <summary>Attention caches of this many positions written in place (see <see cref="ExportOptions.KvCacheLength"/>).</summary>
+    public int? KvCacheLength { get; init; }
 }
 
 /// <summary>The output folder is taken, or replacing it would delete something that is not a package file.</summary>
@@ -84,7 +86,10 @@ public static partial class Converter
         {
             Opset = options.Opset, MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization,
             WkvChunk = options.WkvChunk,
+            KvCacheLength = options.KvCacheLength,
         });
+        if (options.KvCacheLength is not null && !model.Graphs.Any(g => g.Graph.States.Any(s => s.InPlaceAxis is not null)))
+            throw new NotSupportedException($"--kv-cache-length: {config.ModelType} packages have no attention cache that takes it (gemma, gemma2 do)");
         RefuseUnused(weights, source);
 
         string temp = Path.Combine(parent, $".{Path.GetFileName(target)}.converting-{Environment.ProcessId}-{Guid.NewGuid():N}");
@@ -214,7 +219,7 @@ public static partial class Converter
             HfClass = architecture.HfClass,
             Graphs = new Dictionary<string, string>(graphFiles),
             State = decoder.States.Select(s => new PackageManifest.StateEntry(s.Input, s.Output, TensorDTypes.Name(s.DType),
-                s.Shape.Select(d => d.IsFixed ? (object)d.Size!.Value : d.Symbol ?? "?").ToList(), s.Init)).ToList(),
+                s.Shape.Select(d => d.IsFixed ? (object)d.Size!.Value : d.Symbol ?? "?").ToList(), s.Init, s.InPlaceAxis)).ToList(),
             EncoderFeeds = model.Feeds.Select(f => new PackageManifest.FeedEntry(f.EncoderOutput, f.DecoderInput)).ToList(),
             DType = options.Quantization?.Name ?? DTypeName(options.MatrixWeightType),
             Opset = options.Opset,
@@ -223,6 +228,8 @@ public static partial class Converter
                 : InputFiles.KindOf(Path.Combine(source, PackageManifest.WorldVocabularyFile)) != InputFiles.Kind.Missing ? PackageManifest.WorldVocabularyFile : null,
             Source = new PackageManifest.SourceEntry(source, checkpoint.ContentHash, "recur"),
             Config = config.Scalars(),
+            Routing = decoder.Routing.Count == 0 ? null
+                : decoder.Routing.Select(r => new PackageManifest.RoutingEntry(r.ExpertScopes, r.ExpertsPerToken)).ToList(),
         };
     }
 

@@ -442,6 +442,15 @@ public sealed partial class GraphBuilder
         return Emit1("ScatterND", [data, indices, updates], data.Type, data.Shape, attrs);
     }
 
+    /// <summary>ScatterElements: data with updates written at indices along axis (ONNX Runtime writes in place when
+    /// the output is the input's buffer, as a shared cache binds it).</summary>
+    public Value ScatterElements(Value data, Value indices, Value updates, int axis)
+    {
+        SameType("ScatterElements", data, updates);
+        RequireType(indices, TensorDType.Int64, "ScatterElements");
+        return Emit1("ScatterElements", [data, indices, updates], data.Type, data.Shape, [Attr("axis", (long)axis)]);
+    }
+
     /// <summary>Pad with a constant, or with "edge" (each border value repeated).</summary>
     public Value Pad(Value x, long[] pads, float value = 0f, string mode = "constant")
     {

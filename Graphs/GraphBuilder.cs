@@ -23,6 +23,8 @@ public sealed partial class GraphBuilder
     private readonly List<ValueInfoProto> inputs = [];
     private readonly List<ValueInfoProto> outputs = [];
     private readonly List<string> scopes = [];
+    // Node outputs that became graph outputs under the contract's name, applied when the graph is written.
+    private readonly Dictionary<string, string> outputNames = new(StringComparer.Ordinal);
 
     // Shared by a graph and all its subgraphs (held by the root).
     private readonly Dictionary<string, int> nameCounts = new(StringComparer.Ordinal);
@@ -30,6 +32,7 @@ public sealed partial class GraphBuilder
     private readonly Dictionary<string, Value> constantCache = new(StringComparer.Ordinal);
     private readonly List<StateSpec> states = [];
     private readonly HashSet<string> usedDomains = [];
+    private readonly List<ExpertRouting> routing = [];
 
     public GraphBuilder(string name, int opset = DefaultOpset, WeightPuller? weights = null)
     {
@@ -64,6 +67,8 @@ public sealed partial class GraphBuilder
     public IReadOnlyList<Initializer> Initializers => root.initializers;
     public IReadOnlyList<StateSpec> States => root.states;
     public IReadOnlyCollection<string> Domains => root.usedDomains;
+    /// <summary>The mixture-of-experts layers: which node scopes hold each expert and how many a token reaches.</summary>
+    public IReadOnlyList<ExpertRouting> Routing => root.routing;
     internal bool IsSubgraph => parent is not null;
 
     // ---- scopes and names ----
@@ -137,7 +142,12 @@ public sealed partial class GraphBuilder
             throw Error("Output", $"name '{outputName}' is already used");
         var shape = declared is null ? value.Shape : Declare(value, outputName, declared);
         root.nameCounts[outputName] = 1;
-        nodes.Add(new NodeProto { OpType = "Identity", Name = UniqueName(Qualified("Identity")), Input = { value.Name }, Output = { outputName } });
+        // A node's output in the top graph is renamed to the output's name rather than copied by an Identity: ORT
+        // keeps an Identity whose input has other consumers (a cache that the attention reads too), and it copies.
+        if (!IsSubgraph && !outputNames.ContainsKey(value.Name) && nodes.Any(n => n.Output.Contains(value.Name)))
+            outputNames[value.Name] = outputName;
+        else
+            nodes.Add(new NodeProto { OpType = "Identity", Name = UniqueName(Qualified("Identity")), Input = { value.Name }, Output = { outputName } });
         outputs.Add(ValueInfo(outputName, value.Type, shape));
         return new Value(this, outputName, value.Type, shape);
     }
@@ -162,10 +172,10 @@ public sealed partial class GraphBuilder
     /// Declares one state tensor of the contract: input <c>past_key_values.{layer}.{kind}</c>, whose
     /// next value is given to <see cref="StateOutput"/> and becomes <c>present.{layer}.{kind}</c>.
     /// </summary>
-    public Value StateInput(int layer, string kind, TensorDType type, Dim[] shape, double init)
+    public Value StateInput(int layer, string kind, TensorDType type, Dim[] shape, double init, int? inPlaceAxis = null)
     {
         var input = Input(Contract.PastName(layer, kind), type, shape);
-        root.states.Add(new StateSpec(input.Name, Contract.PresentName(layer, kind), type, shape, init));
+        root.states.Add(new StateSpec(input.Name, Contract.PresentName(layer, kind), type, shape, init, inPlaceAxis));
         return input;
     }
 
@@ -297,10 +307,33 @@ public sealed partial class GraphBuilder
     public GraphProto ToProto()
     {
         var graph = new GraphProto { Name = name };
-        graph.Node.AddRange(nodes);
+        graph.Node.AddRange(outputNames.Count == 0 ? nodes : nodes.Select(n => Renamed(n, outputNames)));
         graph.Input.AddRange(inputs);
         graph.Output.AddRange(outputs);
         return graph;
+    }
+
+    /// <summary>A copy of the node with names mapped (inputs, outputs, and the inputs of its subgraphs, which may read outer values).</summary>
+    private static NodeProto Renamed(NodeProto node, IReadOnlyDictionary<string, string> map)
+    {
+        var copy = node.Clone();
+        for (int i = 0; i < copy.Input.Count; i++)
+            if (map.TryGetValue(copy.Input[i], out var to)) copy.Input[i] = to;
+        for (int i = 0; i < copy.Output.Count; i++)
+            if (map.TryGetValue(copy.Output[i], out var to)) copy.Output[i] = to;
+        foreach (var a in copy.Attribute)
+        {
+            if (a.G is not null) RenameIn(a.G, map);
+            foreach (var g in a.Graphs) RenameIn(g, map);
+        }
+        return copy;
+    }
+
+    private static void RenameIn(GraphProto graph, IReadOnlyDictionary<string, string> map)
+    {
+        for (int n = 0; n < graph.Node.Count; n++) graph.Node[n] = Renamed(graph.Node[n], map);
+        foreach (var o in graph.Output)
+            if (map.TryGetValue(o.Name, out var to)) o.Name = to;
     }
 
     public IReadOnlyList<string> InputNames => inputs.Select(i => i.Name).ToList();

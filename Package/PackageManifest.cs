@@ -23,13 +23,23 @@ public sealed record PackageManifest
     [JsonPropertyName("tokenizer")] public string? Tokenizer { get; init; }
     [JsonPropertyName("source")] public required SourceEntry Source { get; init; }
     [JsonPropertyName("config")] public required IReadOnlyDictionary<string, object?> Config { get; init; }
+    /// <summary>Mixture-of-experts layers of the decoder (absent without experts): a token reads only its experts' weights.</summary>
+    [JsonPropertyName("routing")] public IReadOnlyList<RoutingEntry>? Routing { get; init; }
+
+    /// <summary>One mixture-of-experts layer: the node-name scope of each expert ("…/moe/expert_3") and the experts per token.</summary>
+    public sealed record RoutingEntry(
+        [property: JsonPropertyName("expert_scopes")] IReadOnlyList<string> ExpertScopes,
+        [property: JsonPropertyName("experts_per_token")] int ExpertsPerToken);
 
     public sealed record StateEntry(
         [property: JsonPropertyName("input")] string Input,
         [property: JsonPropertyName("output")] string Output,
         [property: JsonPropertyName("dtype")] string DType,
         [property: JsonPropertyName("shape")] IReadOnlyList<object> Shape,
-        [property: JsonPropertyName("init")] double Init);
+        [property: JsonPropertyName("init")] double Init,
+        // Set for a cache of fixed capacity along this axis: bind present.* to the past_key_values.* buffer itself;
+        // the graph writes the new positions at the attention mask's length minus the new tokens.
+        [property: JsonPropertyName("in_place_axis")] int? InPlaceAxis = null);
 
     public sealed record FeedEntry(
         [property: JsonPropertyName("encoder_output")] string EncoderOutput,

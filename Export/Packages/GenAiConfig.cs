@@ -21,6 +21,8 @@ internal static class GenAiConfig
     public static string? ForStates(PackageManifest manifest, ModelConfig config)
     {
         if (manifest.Graphs.Count != 1 || manifest.State.Count == 0) return null;
+        // A cache written in place (convert --kv-cache-length) is not GenAI's contract: its caches grow by Concat.
+        if (manifest.State.Any(s => s.InPlaceAxis is not null)) return null;
         var byLayer = new SortedDictionary<int, List<PackageManifest.StateEntry>>();
         foreach (var s in manifest.State)
         {

@@ -13,6 +13,11 @@ public sealed record ExportOptions
     public WeightQuantization? Quantization { get; init; }
     /// <summary>RWKV-4: positions per chunk of the parallel WKV for prompts, 0 for the Scan over positions; null for the default.</summary>
     public int? WkvChunk { get; init; }
+    /// <summary>
+    /// Attention caches as buffers of this many positions updated in place (no copy of the cache per step); null
+    /// keeps caches that grow by Concat, which onnxruntime-genai drives as they are.
+    /// </summary>
+    public int? KvCacheLength { get; init; }
 }
 
 /// <summary>One graph of a package: "decoder" (every model) or "encoder" (encoder-decoder models).</summary>

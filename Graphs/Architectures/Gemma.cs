@@ -37,7 +37,9 @@ public sealed record GemmaVariant(string ModelType, string HfClass, bool Sandwic
 /// a left-padded row gives the same logits as the row alone.
 /// State per layer i (float32): past_key_values.i.key / .value [batch, num_key_value_heads, past_sequence, head_dim],
 /// rotary already applied to the keys; present = [past, new]. Sliding-window layers (Gemma 2) keep their whole
-/// cache too and mask keys older than the window: every cache stays as long as the mask history.
+/// cache too and mask keys older than the window: every cache stays as long as the mask history. With a KV cache
+/// length N (convert --kv-cache-length) the key/value states are [batch, num_key_value_heads, N, head_dim] buffers
+/// written in place instead (CachedAttentionInPlace).
 /// </summary>
 public sealed class Gemma(GemmaVariant variant) : IArchitecture
 {
@@ -124,6 +126,9 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
         var mask = b.Input(Contract.AttentionMask, TensorDType.Int64, "batch", "total_sequence");
         var keyPositions = b.MaskPositions(mask);                                                     // [B, P+T]
         var queryPositions = b.Slice(keyPositions, b.Neg(b.DimOf(ids, 1)), b.Ints(long.MaxValue), [1]); // [B, T]
+        var slots = options.KvCacheLength is int n
+            ? b.InPlaceCacheSlots(ids, keyPositions, queryPositions, mask, n, cfg.KvHeads, cfg.HeadDim)
+            : null;
 
         var tables = b.Embeddings("model.embed_tokens.weight", cfg.Vocab, cfg.Hidden, cfg.TieEmbeddings, "lm_head.weight");
         var x = b.Embed(tables, ids);
@@ -135,7 +140,7 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
         {
             using var _ = b.Scope($"layers.{i}");
             string p = $"model.layers.{i}";
-            var attention = Attention(b, cfg, i, Norm(b, cfg, x, $"{p}.input_layernorm.weight"), queryPositions, keyPositions, mask);
+            var attention = Attention(b, cfg, options.KvCacheLength, slots, i, Norm(b, cfg, x, $"{p}.input_layernorm.weight"), queryPositions, keyPositions, mask);
             if (variant.SandwichNorms) attention = Norm(b, cfg, attention, $"{p}.post_attention_layernorm.weight");
             x = b.Add(x, attention);
             var preMlp = Norm(b, cfg, x, variant.SandwichNorms ? $"{p}.pre_feedforward_layernorm.weight" : $"{p}.post_attention_layernorm.weight");
@@ -150,13 +155,15 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
         var logits = b.LmHead(tables, x);
         if (cfg.FinalSoftCap is float cap) logits = b.SoftCap(logits, cap); // in float32 after the (maybe fp16) MatMul
         b.LogitsOutput(logits);
+        // onnxruntime-genai grows a cache by the present's length; a buffer written in place is not its contract.
+        if (options.KvCacheLength is not null) return ExportedModel.DecoderOnly(b);
         return ExportedModel.DecoderOnly(b) with
         {
             ExtraFiles = new Dictionary<string, string> { ["genai_config.json"] = GenaiConfig(modelConfig, cfg) },
         };
     }
 
-    private static Value Attention(GraphBuilder b, Config cfg, int layer, Value h, Value queryPositions, Value keyPositions, Value mask)
+    private static Value Attention(GraphBuilder b, Config cfg, int? cacheLength, GraphBuilder.CacheSlots? slots, int layer, Value h, Value queryPositions, Value keyPositions, Value mask)
     {
         using var _ = b.Scope("self_attn");
         string p = $"model.layers.{layer}.self_attn";
@@ -169,11 +176,14 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
         q = b.Rotary(q, queryPositions, cfg.RopeTheta, d);
         k = b.Rotary(k, queryPositions, cfg.RopeTheta, d);
 
-        var pastKey = b.StateInput(layer, "key", TensorDType.Float32, ["batch", cfg.KvHeads, "past_sequence", d], 0);
-        var pastValue = b.StateInput(layer, "value", TensorDType.Float32, ["batch", cfg.KvHeads, "past_sequence", d], 0);
+        Dim length = cacheLength is int n ? n : "past_sequence";
+        int? inPlace = cacheLength is null ? null : 2;
+        var pastKey = b.StateInput(layer, "key", TensorDType.Float32, ["batch", cfg.KvHeads, length, d], 0, inPlace);
+        var pastValue = b.StateInput(layer, "value", TensorDType.Float32, ["batch", cfg.KvHeads, length, d], 0, inPlace);
         long? window = cfg.Sliding[layer] ? cfg.Window : null;
-        var (output, key, value) = b.CachedAttention(q, k, v, pastKey, pastValue, queryPositions, keyPositions, mask,
-            cfg.Scale, cfg.AttentionSoftCap, window);
+        var (output, key, value) = slots is null
+            ? b.CachedAttention(q, k, v, pastKey, pastValue, queryPositions, keyPositions, mask, cfg.Scale, cfg.AttentionSoftCap, window)
+            : b.CachedAttentionInPlace(q, k, v, pastKey, pastValue, queryPositions, slots, cfg.Scale, cfg.AttentionSoftCap, window);
         b.StateOutput(pastKey, key);
         b.StateOutput(pastValue, value);
 

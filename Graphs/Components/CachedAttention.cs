@@ -72,4 +72,50 @@ public sealed partial class GraphBuilder
         var bias = AttentionBias(queryPositions, keyPositions, keyMask, window);
         return (ScaledDotProductAttention(q, key, value, scale, bias, softCap), key, value);
     }
+
+    /// <summary>
+    /// Where a call's new keys go in caches of fixed capacity N, and what each cache slot holds: computed once per
+    /// graph, shared by every layer's <see cref="CachedAttentionInPlace"/>.
+    /// <code>
+    /// P = mask length - T                                 positions already in the caches
+    /// Indices   [B, Hkv, T, D] = P + t                    the slots the new keys and values are written to
+    /// Positions [B, N + T], Mask [B, N + T]               the history's (padded to N slots with 0 = not a token), then the new
+    /// </code>
+    /// </summary>
+    public sealed record CacheSlots(Value Indices, Value Positions, Value Mask);
+
+    public CacheSlots InPlaceCacheSlots(Value ids, Value keyPositions, Value queryPositions, Value keyMask, long capacity, long kvHeads, long headDim)
+    {
+        using var _ = Scope("cache_slots");
+        var length = DimOf(ids, 1);
+        var past = Sub(DimOf(keyMask, 1), length);                                            // [1] P
+        var slots = Add(Range(Constant(0L), Squeeze(length, 0), Constant(1L)), past);         // [T] P..P+T-1
+        var indices = Expand(Reshape(slots, 1, 1, -1, 1), Concat(0, DimOf(ids, 0), Ints(kvHeads), length, Ints(headDim)));
+        var pads = Concat(0, Ints(0, 0, 0), Sub(Ints(capacity), past));
+        Value History(Value x) => Pad(Slice(x, Ints(0), past, [1]), pads);
+        return new CacheSlots(indices,
+            Concat(1, History(keyPositions), queryPositions),
+            Concat(1, History(keyMask), Slice(keyMask, past, Ints(long.MaxValue), [1])));
+    }
+
+    /// <summary>
+    /// Attention over a key/value cache of fixed capacity N that the call updates in place: the state input and its
+    /// present output are one buffer (recur.json's in_place_axis), so no step copies the cache.
+    /// <code>
+    /// cacheKey, cacheValue [B, Hkv, N, D]     slots 0..P-1 hold the history (see <see cref="CacheSlots"/>)
+    /// present = ScatterElements(cache, slots P..P+T-1 along axis 2, k | v)       written where the buffer is
+    /// out     = softmax over the cache's slots and the new keys, segment by segment (ScaledDotProductAttention)
+    /// </code>
+    /// The attention reads the cache through the input, never the present: slots P.. are masked there, so whether
+    /// the scatter has already written them does not change a value.
+    /// </summary>
+    public (Value Output, Value Key, Value Value) CachedAttentionInPlace(Value q, Value k, Value v, Value cacheKey, Value cacheValue,
+        Value queryPositions, CacheSlots slots, float scale, float? softCap = null, long? window = null)
+    {
+        using var _ = Scope("cached_attention");
+        var key = ScatterElements(cacheKey, slots.Indices, k, 2);
+        var value = ScatterElements(cacheValue, slots.Indices, v, 2);
+        var bias = AttentionBias(queryPositions, slots.Positions, slots.Mask, window);
+        return (ScaledDotProductAttention(q, [(cacheKey, cacheValue), (k, v)], scale, bias, softCap), key, value);
+    }
 }

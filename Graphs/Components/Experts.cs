@@ -9,6 +9,12 @@ public sealed partial class GraphBuilder
     public sealed record Top1Routing(Value Output, Value RouterLogits, Value Expert);
 
     /// <summary>
+    /// One mixture-of-experts layer as the package records it: the node scope of each expert and how many experts a
+    /// token reaches, so a reader of the graph knows which weights a token reads (bench's bytes per decode step).
+    /// </summary>
+    public sealed record ExpertRouting(IReadOnlyList<string> ExpertScopes, int ExpertsPerToken);
+
+    /// <summary>
     /// Switch Transformers' top-1 mixture of experts in eval mode (HF SwitchTransformersTop1Router and
     /// SwitchTransformersSparseMLP, v4.46):
     /// <code>
@@ -36,12 +42,15 @@ public sealed partial class GraphBuilder
         var kept = And(oneHot, LessOrEqual(priority, Constant(capacity)));
 
         var next = x;
+        var expertScopes = new List<string>(experts);
         for (int e = 0; e < experts; e++)
         {
             using var __ = Scope($"expert_{e}");
+            expertScopes.Add(ScopePath);
             var (where, routed) = Dispatch(x, Squeeze(Slice(kept, [e], [e + 1], [2]), 2), e, expert);
             next = ScatterND(next, where, routed);
         }
+        root.routing.Add(new ExpertRouting(expertScopes, 1));
         return new Top1Routing(Mul(next, weight), logits, chosen);
     }
 

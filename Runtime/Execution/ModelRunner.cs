@@ -150,6 +150,10 @@ public sealed class ModelRunner : IDisposable
             throw new ArgumentException($"attention mask has {attentionMask.Length} entries for {batch} x {length} tokens");
         if (!attentionMask.IsEmpty && !AcceptsAttentionMask && attentionMask.IndexOf(0L) >= 0)
             throw new NotSupportedException($"{Package.ModelType} packages take no attention mask: batch rows must have equal length (no padding)");
+        foreach (var s in Package.State)
+            if (s.Capacity is long capacity && state.Length + length > capacity)
+                throw new InvalidOperationException(
+                    $"{s.Input}: the cache holds {capacity} positions, and {state.Length} + {length} were asked (convert with a larger --kv-cache-length)");
 
         var inputs = new List<OrtValue>(2);
         try
@@ -182,7 +186,8 @@ public sealed class ModelRunner : IDisposable
             else binding.BindOutputToDevice(Contract.Logits, OrtMemoryInfo.DefaultInstance);
             for (int i = 0; i < Package.State.Count; i++)
             {
-                if (reuseBuffers && state.Spare[i] is { } spare) binding.BindOutput(Package.State[i].Output, spare);
+                if (Package.State[i].InPlaceAxis is not null) binding.BindOutput(Package.State[i].Output, state.Current[i]);
+                else if (reuseBuffers && state.Spare[i] is { } spare) binding.BindOutput(Package.State[i].Output, spare);
                 else binding.BindOutputToDevice(Package.State[i].Output, OrtMemoryInfo.DefaultInstance);
             }
 
@@ -196,7 +201,8 @@ public sealed class ModelRunner : IDisposable
             for (int i = 0; i < Package.State.Count; i++)
             {
                 var previous = state.Current[i];
-                if (reuseBuffers && state.Spare[i] is { } spare)
+                if (Package.State[i].InPlaceAxis is not null) produced[i + 1].Dispose(); // written into Current itself
+                else if (reuseBuffers && state.Spare[i] is { } spare)
                 {
                     produced[i + 1].Dispose(); // a second handle on the spare buffer ORT wrote into
                     state.Current[i] = spare;

@@ -36,7 +36,8 @@ public sealed class ModelState : IDisposable
             for (int i = 0; i < contract.Count; i++)
             {
                 Current[i] = Filled(contract[i], batch);
-                if (contract[i].IsFixedSize) Spare[i] = OrtValue.Allocate(contract[i].DType, contract[i].InitialShape(batch));
+                // An in-place buffer is its own output: no spare.
+                if (contract[i].IsFixedSize && contract[i].InPlaceAxis is null) Spare[i] = OrtValue.Allocate(contract[i].DType, contract[i].InitialShape(batch));
             }
         }
         catch

@@ -5,9 +5,15 @@ using Recur.Runtime.Ort;
 
 namespace Recur.Runtime.Packages;
 
-/// <summary>A state tensor of the package's contract, read from recur.json.</summary>
-public sealed record StateTensor(string Input, string Output, TensorElementType DType, IReadOnlyList<object> Shape, double Init)
+/// <summary>
+/// A state tensor of the package's contract, read from recur.json. <see cref="InPlaceAxis"/> set: a buffer of fixed
+/// capacity along that axis that the graph updates in place, so its output is bound to the input's own buffer.
+/// </summary>
+public sealed record StateTensor(string Input, string Output, TensorElementType DType, IReadOnlyList<object> Shape, double Init, int? InPlaceAxis = null)
 {
+    /// <summary>Positions an in-place buffer holds (null for other states).</summary>
+    public long? Capacity => InPlaceAxis is int axis && Shape[axis] is long n ? n : null;
+
     /// <summary>The initial shape: "batch" is the batch size, "past_sequence" (and any other symbol) 0.</summary>
     public long[] InitialShape(int batch) => Shape.Select(d => d switch
     {
@@ -87,7 +93,9 @@ public sealed class ModelPackage
             s.String("output"),
             ParseDType(s.String("dtype"), s.Source),
             s.Array("shape").Select(d => d.ValueKind == JsonValueKind.Number ? (object)s.AsInteger(d, "shape", 0, int.MaxValue) : s.AsString(d, "shape")).ToList(),
-            s.Number("init"))).ToList();
+            s.Number("init"),
+            // A buffer updated in place along this axis (a KV cache of fixed capacity), shared by past and present.
+            s.OptionalInteger("in_place_axis", 1, 7) is long axis ? (int)axis : null)).ToList();
         foreach (var s in state)
         {
             // The runtime allocates these shapes for every row before the first call.

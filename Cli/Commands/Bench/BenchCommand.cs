@@ -17,16 +17,21 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print the figures as JSON" };
         var profile = new Option<string?>("--profile") { Description = "Write ONNX Runtime's per-node profile (chrome tracing JSON) to a file with this prefix" };
         var optimized = new Option<string?>("--save-optimized") { Description = "Save the decoder graph as ONNX Runtime optimised it to this path" };
-        var runtime = new RuntimeOptions();
-        var command = new Command("bench", "Measure prefill and decode speed, against the memory-bandwidth bound measured in the same run")
+        var contexts = new Option<int[]>("--context")
         {
-            package, promptLength, newTokens, batch, repeat, json, profile, optimized,
+            Description = "Also time decode after this many positions of history (several allowed: --context 128 512 1024 2048)",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var runtime = new RuntimeOptions();
+        var command = new Command("bench", "Measure prefill and decode speed against the limits measured in the same run: read bandwidth over the bytes a decode step reads, and a GEMM peak")
+        {
+            package, promptLength, newTokens, batch, repeat, json, profile, optimized, contexts,
         };
         runtime.AddTo(command);
         command.SetAction(result => Verbs.Guard(context, () =>
         {
             var request = new BenchRequest(result.GetValue(package)!, result.GetValue(promptLength), result.GetValue(newTokens), result.GetValue(batch),
-                result.GetValue(repeat), result.GetValue(json));
+                result.GetValue(repeat), result.GetValue(json), result.GetValue(contexts) ?? []);
             Validate(request, result.GetValue(profile), result.GetValue(optimized));
             return BenchExecution.Run(request, runtime.Resolve(result, context) with
             {
@@ -60,4 +65,4 @@ internal static class BenchCommand
     }
 }
 
-internal sealed record BenchRequest(string Package, int PromptLength, int NewTokens, int Batch, int Repeat, bool Json);
+internal sealed record BenchRequest(string Package, int PromptLength, int NewTokens, int Batch, int Repeat, bool Json, IReadOnlyList<int> Contexts);

@@ -3,16 +3,15 @@ using System.Globalization;
 using System.Text.Json;
 using Recur.Cli.Common;
 using Recur.Runtime.Execution;
-using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
 using Recur.Runtime.Ort;
 
 namespace Recur.Cli.Commands.Bench;
 
 /// <summary>
-/// Prefill and decode throughput of a package, reported with the baseline that bounds decoding: a
-/// decode step reads every weight once, so tokens/s cannot beat read bandwidth / weight bytes. The
-/// bandwidth is measured here, in the same run, on a buffer as large as the weights.
+/// Prefill and decode throughput of a package against the limits of this machine, measured in the same run: a
+/// decode step cannot beat read bandwidth / the bytes it reads (<see cref="StepCost"/>: weights as a step reads
+/// them, plus the state), a prefill cannot beat the GEMM peak over its matrix FLOPs per token. A context sweep
+/// times decode after longer histories, alternating the depths round by round.
 /// </summary>
 internal static class BenchExecution
 {
@@ -20,54 +19,103 @@ internal static class BenchExecution
     {
         if (request.PromptLength < 1 || request.NewTokens < 1 || request.Batch < 1 || request.Repeat < 1)
             throw new UsageException("--prompt-length, --new-tokens, --batch and --repeat must be at least 1");
+        foreach (int c in request.Contexts)
+            if (c < 1) throw new UsageException($"--context {c}: a context length must be at least 1");
         using var runner = ModelRunner.Open(request.Package, config);
         RuntimeOptions.ReportWarnings(runner.Warnings, context);
-        // What a decode step can read: the decoder graph and its external data (an encoder runs once per prompt).
+        var cost = StepCost.Read(runner.Package);
+        // The bandwidth probe's buffer: as large as the files a step reads from, so caches do not flatter it.
         string decoderPath = runner.Package.GraphPath("decoder");
-        long weightBytes = new[] { decoderPath, decoderPath + ".data" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
+        long fileBytes = new[] { decoderPath, decoderPath + ".data" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
         int vocab = runner.VocabSize > 0 ? runner.VocabSize : 2;
         var random = new Random(1234);
         long[] RandomIds(int n) => Enumerable.Range(0, n).Select(_ => (long)random.Next(vocab)).ToArray();
         var encoderIds = RandomIds(request.Batch * request.PromptLength);
 
-        var prefill = new List<double>();
-        var decode = new List<double>();
-        for (int r = 0; r < request.Repeat + 1; r++) // the first round warms up and is not counted
+        // Prefill `depth` tokens, then time the decode steps; returns (prefill tokens/s, decode tokens/s).
+        (double Prefill, double Decode) Round(int depth)
         {
             using var state = runner.CreateState(request.Batch);
             if (runner.Package.IsEncoderDecoder) runner.Encode(state, encoderIds, request.PromptLength);
-            var ids = RandomIds(request.Batch * request.PromptLength);
+            var ids = RandomIds(request.Batch * depth);
             var clock = Stopwatch.StartNew();
-            runner.ForwardLast(state, ids, request.PromptLength);
+            runner.ForwardLast(state, ids, depth);
             double prefillSeconds = clock.Elapsed.TotalSeconds;
             var next = RandomIds(request.Batch);
             clock.Restart();
             for (int s = 0; s < request.NewTokens; s++) runner.ForwardLast(state, next, 1);
             double decodeSeconds = clock.Elapsed.TotalSeconds;
-            if (r == 0) continue;
-            prefill.Add(request.Batch * request.PromptLength / prefillSeconds);
-            decode.Add(request.Batch * request.NewTokens / decodeSeconds);
+            return (request.Batch * depth / prefillSeconds, request.Batch * request.NewTokens / decodeSeconds);
         }
-        double bandwidth = MeasureReadBandwidth(Math.Max(weightBytes, 64L << 20), Math.Max(1, config.IntraOpThreads == 0 ? Environment.ProcessorCount : config.IntraOpThreads));
-        double bound = bandwidth / weightBytes * request.Batch;
+
+        var prefill = new List<double>();
+        var decode = new List<double>();
+        var depths = request.Contexts.Distinct().ToList();
+        var atDepth = depths.ToDictionary(d => d, _ => new List<double>());
+        Round(request.PromptLength); // warm-up, not counted
+        for (int r = 0; r < request.Repeat; r++)
+        {
+            var (p, d) = Round(request.PromptLength);
+            prefill.Add(p);
+            decode.Add(d);
+            foreach (int depth in depths) atDepth[depth].Add(Round(depth).Decode);
+        }
+        int threads = Math.Max(1, config.IntraOpThreads == 0 ? Environment.ProcessorCount : config.IntraOpThreads);
+        double bandwidth = MeasureReadBandwidth(Math.Max(fileBytes, 64L << 20), threads);
+        double gemmPeak = BenchProbes.GemmPeak(config);
+        // Profiled at the deepest context asked for, where the history's share of a step shows.
+        var nodes = BenchProbes.CountDecodeNodes(request.Package, config, depths.Count == 0 ? request.PromptLength : depths.Max());
+
+        // A step at depth P reads the weights and the state as it stands midway through the timed steps.
+        double weightBytes = cost.WeightBytes(request.Batch);
+        double StepBytes(int depth) => weightBytes + cost.StateBytes(request.Batch, depth + request.NewTokens / 2);
+        double Bound(int depth) => bandwidth / StepBytes(depth) * request.Batch;
         double prefillMedian = Median(prefill), decodeMedian = Median(decode);
+        // A ForwardLast prefill runs the head for one position per row.
+        double prefillFlopsPerToken = cost.MatrixFlopsPerToken + cost.KeptPositionFlops / request.PromptLength;
+        double prefillBound = prefillFlopsPerToken > 0 ? gemmPeak / prefillFlopsPerToken : double.NaN;
+        var sweep = depths.Select(d => new
+        {
+            context = d, decode_tokens_per_s = Median(atDepth[d]), bytes_per_step = StepBytes(d), decode_bound_tokens_per_s = Bound(d),
+            decode_fraction_of_bound = Median(atDepth[d]) / Bound(d),
+        }).ToList();
 
         if (request.Json)
         {
             context.Out.WriteLine(JsonSerializer.Serialize(new
             {
-                package = request.Package, provider = runner.ExecutionProvider, batch = request.Batch, prompt_length = request.PromptLength,
-                new_tokens = request.NewTokens, weight_bytes = weightBytes, prefill_tokens_per_s = prefillMedian, decode_tokens_per_s = decodeMedian,
-                read_bandwidth_bytes_per_s = bandwidth, decode_bound_tokens_per_s = bound, decode_fraction_of_bound = decodeMedian / bound,
+                package = request.Package, model_type = runner.Package.ModelType, dtype = runner.Package.DType, provider = runner.ExecutionProvider,
+                batch = request.Batch, prompt_length = request.PromptLength, new_tokens = request.NewTokens, repeat = request.Repeat,
+                file_bytes = fileBytes, weight_bytes_per_step = weightBytes, state_bytes_per_step = StepBytes(request.PromptLength) - weightBytes,
+                prefill_tokens_per_s = prefillMedian, decode_tokens_per_s = decodeMedian,
+                read_bandwidth_bytes_per_s = bandwidth, decode_bound_tokens_per_s = Bound(request.PromptLength),
+                decode_fraction_of_bound = decodeMedian / Bound(request.PromptLength),
+                gemm_peak_flops = gemmPeak, matrix_flops_per_token = cost.MatrixFlopsPerToken, head_flops_per_kept_position = cost.KeptPositionFlops,
+                prefill_matrix_flops_per_token = prefillFlopsPerToken, prefill_bound_tokens_per_s = prefillBound,
+                prefill_fraction_of_gemm_peak = prefillMedian / prefillBound,
+                context_sweep = sweep,
+                graph_nodes = cost.GraphNodes,
+                decode_step_nodes = new
+                {
+                    context = nodes.Depth, total = nodes.Total, layers = nodes.Layers, per_layer = nodes.PerLayer, outside_layers = nodes.OutsideLayers,
+                    by_op = nodes.ByOp, kernel_microseconds_by_op = nodes.MicrosByOp,
+                },
             }, new JsonSerializerOptions { WriteIndented = true }));
             return ExitCodes.Ok;
         }
         var o = context.Out;
-        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{runner.Package.ModelType} on {runner.ExecutionProvider}, batch {request.Batch}, median of {request.Repeat}"));
-        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  weights            {weightBytes / 1048576.0:F1} MiB"));
-        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  read bandwidth     {bandwidth / 1e9:F1} GB/s (measured now) -> decode bound {bound:F1} tokens/s"));
-        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  prefill {request.PromptLength,5} tokens {prefillMedian,10:F1} tokens/s"));
-        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  decode  {request.NewTokens,5} steps  {decodeMedian,10:F1} tokens/s = {decodeMedian / bound:P0} of the bound"));
+        string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+        o.WriteLine(F($"{runner.Package.ModelType} ({runner.Package.DType}) on {runner.ExecutionProvider}, batch {request.Batch}, median of {request.Repeat}"));
+        o.WriteLine(F($"  read per decode step {weightBytes / 1048576.0:F1} MiB of weights (files {fileBytes / 1048576.0:F1} MiB) + {(StepBytes(request.PromptLength) - weightBytes) / 1048576.0:F2} MiB of state"));
+        o.WriteLine(F($"  read bandwidth       {bandwidth / 1e9:F1} GB/s (measured now) -> decode bound {Bound(request.PromptLength):F1} tokens/s"));
+        o.WriteLine(F($"  GEMM peak            {gemmPeak / 1e9:F1} GFLOP/s (1024x4096x4096 float32 MatMul, now) over {prefillFlopsPerToken / 1e6:F1} MFLOP/token -> prefill bound {prefillBound:F0} tokens/s"));
+        o.WriteLine(F($"  prefill {request.PromptLength,5} tokens {prefillMedian,10:F1} tokens/s = {prefillMedian / prefillBound:P0} of the GEMM bound"));
+        o.WriteLine(F($"  decode  {request.NewTokens,5} steps  {decodeMedian,10:F1} tokens/s = {decodeMedian / Bound(request.PromptLength):P0} of the bound"));
+        foreach (var s in sweep)
+            o.WriteLine(F($"  decode after {s.context,5}  {s.decode_tokens_per_s,10:F1} tokens/s = {s.decode_fraction_of_bound:P0} of its bound ({s.decode_bound_tokens_per_s:F1})"));
+        o.WriteLine(F($"  decode step nodes    {nodes.Total} run by ONNX Runtime: {nodes.PerLayer:F1} per layer x {nodes.Layers} layers + {nodes.OutsideLayers} outside ({cost.GraphNodes} in the file)"));
+        long kernelMicros = nodes.MicrosByOp.Values.Sum();
+        o.WriteLine(F($"  profiled step after {nodes.Depth}: {kernelMicros / 1000.0:F2} ms in kernels; most: {string.Join(", ", nodes.MicrosByOp.OrderByDescending(kv => kv.Value).Take(6).Select(kv => $"{kv.Key} {100.0 * kv.Value / Math.Max(1, kernelMicros):F0}%"))}"));
         return ExitCodes.Ok;
     }
 

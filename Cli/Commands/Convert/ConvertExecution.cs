@@ -15,6 +15,7 @@ internal static class ConvertExecution
         if (request.Opset < GraphBuilder.MinOpset || request.Opset > GraphBuilder.MaxOpset)
             throw new UsageException($"--opset {request.Opset} is out of range ({GraphBuilder.MinOpset}-{GraphBuilder.MaxOpset})");
         var quantization = Quantization(request);
+        if (request.KvCacheLength is < 1) throw new UsageException($"--kv-cache-length {request.KvCacheLength}: must be at least 1");
         var session = request.Verify ? runtime.Resolve(parsed, context) : null;
         var options = new ConvertOptions
         {
@@ -28,6 +29,7 @@ internal static class ConvertExecution
             ExternalData = request.ExternalData switch { "always" => ExternalDataMode.Always, "never" => ExternalDataMode.Never, _ => ExternalDataMode.Auto },
             Force = request.Force,
             AllowNonFinite = request.AllowNonFinite,
+            KvCacheLength = request.KvCacheLength,
         };
         var clock = Stopwatch.StartNew();
         Action<string>? progress = request.Quiet ? null : line => context.Err.WriteLine(line);

@@ -23,6 +23,48 @@ public sealed class GemmaTests
     public void Matches_golden_logits_whole_batch2_and_split(string caseName, int? split) =>
         GoldenChecks.Validate(ConvertedPackages.Get(caseName), caseName, split);
 
+    // Caches of fixed capacity written in place (convert --kv-cache-length): the same goldens at the fp32 tolerance.
+    private static string InPlace(string caseName) => ConvertedPackages.Get(caseName, "--kv-cache-length", "40");
+
+    [Theory]
+    [InlineData("gemma", null)]
+    [InlineData("gemma", 1)]
+    [InlineData("gemma", 11)]
+    [InlineData("gemma", 27)]
+    [InlineData("gemma2", null)]
+    [InlineData("gemma2", 1)]
+    [InlineData("gemma2", 11)]
+    [InlineData("gemma2", 27)]
+    public void In_place_caches_match_golden_logits_whole_batch2_and_split(string caseName, int? split) =>
+        GoldenChecks.Validate(InPlace(caseName), caseName, split);
+
+    [Fact]
+    public void A_cache_length_for_a_model_without_one_is_refused_in_one_line()
+    {
+        var result = CliRunner.Run("convert", GoldenCases.Dir("rwkv"), "-o", Path.Combine(Path.GetTempPath(), $"recur-kv-{Guid.NewGuid():N}"), "--kv-cache-length", "8", "-q");
+        Assert.Equal(2, result.Exit);
+        Assert.Contains("--kv-cache-length: rwkv", Assert.Single(result.Err.Trim().Split('\n')));
+    }
+
+    [Theory]
+    [InlineData("gemma")]
+    [InlineData("gemma2")]
+    public void In_place_caches_keep_their_capacity_and_refuse_to_overflow(string caseName)
+    {
+        using var runner = GoldenChecks.OpenRunner(InPlace(caseName));
+        var (ids, _) = GoldenChecks.ReadIds(caseName, "input_ids");
+        using var state = runner.CreateState(1);
+        var stepwise = GoldenChecks.Stepwise(runner, state, ids);
+        Assert.InRange(GoldenChecks.MaxAbsDiff(stepwise, GoldenChecks.ReadFloats(caseName, "logits")), 0, GoldenChecks.Fp32Atol);
+        Assert.Equal(new long[] { 1, 2, 40, 24 }, state["past_key_values.0.key"].Shape);
+        var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(InPlace(caseName), "recur.json"))).RootElement;
+        Assert.Equal(2, manifest.GetProperty("state")[0].GetProperty("in_place_axis").GetInt32());
+        Assert.False(File.Exists(Path.Combine(InPlace(caseName), "genai_config.json")));
+        int left = 40 - ids.Length;
+        var error = Assert.Throws<InvalidOperationException>(() => runner.Forward(state, new long[left + 1], left + 1));
+        Assert.Contains("holds 40 positions", error.Message);
+    }
+
     [Theory]
     [InlineData("gemma")]
     [InlineData("gemma2")] // 28 steps with a window of 8: the local layers mask ever more of the cache
@@ -37,12 +79,14 @@ public sealed class GemmaTests
     }
 
     [Theory]
-    [InlineData("gemma")]
-    [InlineData("gemma2")]
-    public void Left_padded_rows_match_each_row_alone_and_keep_decoding(string caseName)
+    [InlineData("gemma", false)]
+    [InlineData("gemma2", false)]
+    [InlineData("gemma", true)]
+    [InlineData("gemma2", true)]
+    public void Left_padded_rows_match_each_row_alone_and_keep_decoding(string caseName, bool inPlace)
     {
         // Row 1 is left-padded by 8; both rows are longer than gemma2's window.
-        using var runner = GoldenChecks.OpenRunner(ConvertedPackages.Get(caseName));
+        using var runner = GoldenChecks.OpenRunner(inPlace ? InPlace(caseName) : ConvertedPackages.Get(caseName));
         GoldenChecks.LeftPaddedRowsMatchAloneAndKeepDecoding(runner, caseName);
     }
 
