@@ -47,10 +47,7 @@ public sealed class MambaTests
             Assert.True(MaxAbs(goldenSsm) > 1e-2, "the golden ssm state should not be trivially small");
 
             var ourConv = state[$"past_key_values.{layer}.conv_state"].AsSpan<float>();
-            var goldenConv = new float[intermediate * (convKernel - 1)];
-            for (int c = 0; c < intermediate; c++)
-                for (int k = 1; k < convKernel; k++)
-                    goldenConv[c * (convKernel - 1) + k - 1] = conv[(layer * intermediate + c) * convKernel + k];
+            var goldenConv = GoldenChecks.ConvWindow(conv, layer, intermediate, convKernel);
             Assert.InRange(GoldenChecks.MaxAbsDiff(ourConv, goldenConv), 0, GoldenChecks.Fp32Atol);
             Assert.True(MaxAbs(goldenConv) > 1e-2, "the golden conv window should not be trivially small");
         }

@@ -29,13 +29,8 @@ public sealed class GenAiTests
     [MemberData(nameof(Cases))]
     public void One_token_per_step_gives_the_golden_logits(string caseName)
     {
-        var (ids, _) = GoldenChecks.ReadIds(caseName, "input_ids");
-        var golden = GoldenChecks.ReadFloats(caseName, "logits");
-        int vocab = golden.Length / ids.Length;
-        using var model = new Model(ConvertedPackages.Get(caseName));
-        using var search = new GeneratorParams(model);
-        search.SetSearchOption("max_length", ids.Length + 1);
-        using var generator = new Microsoft.ML.OnnxRuntimeGenAI.Generator(model, search);
+        using var run = GenAiRun.Open(caseName);
+        var (ids, golden, vocab, generator) = (run.Ids, run.Golden, run.Vocab, run.Generator);
         double worst = 0;
         for (int t = 0; t < ids.Length; t++)
         {
@@ -51,13 +46,8 @@ public sealed class GenAiTests
     [MemberData(nameof(Cases))]
     public void A_whole_prompt_gives_the_golden_last_position(string caseName)
     {
-        var (ids, _) = GoldenChecks.ReadIds(caseName, "input_ids");
-        var golden = GoldenChecks.ReadFloats(caseName, "logits");
-        int vocab = golden.Length / ids.Length;
-        using var model = new Model(ConvertedPackages.Get(caseName));
-        using var search = new GeneratorParams(model);
-        search.SetSearchOption("max_length", ids.Length + 1);
-        using var generator = new Microsoft.ML.OnnxRuntimeGenAI.Generator(model, search);
+        using var run = GenAiRun.Open(caseName);
+        var (ids, golden, vocab, generator) = (run.Ids, run.Golden, run.Vocab, run.Generator);
         generator.AppendTokens(ids.Select(i => (int)i).ToArray());
         using var logits = generator.GetOutput(Contract.Logits);
         Assert.InRange(GoldenChecks.MaxAbsDiff(logits.GetData<float>()[^vocab..], golden.AsSpan(golden.Length - vocab)), 0, GoldenChecks.Fp32Atol);
@@ -88,5 +78,37 @@ public sealed class GenAiTests
         var refused = CliRunner.Run("generate", ConvertedPackages.Get("rwkv"), "--ids", "1 2 3", "--engine", "genai");
         Assert.Equal(2, refused.Exit);
         Assert.Equal("error: --engine genai: onnxruntime-genai cannot run this rwkv package (its state does not fit GenAI's model: KV caches, or one conv and one recurrent tensor per layer); use --engine recur", refused.Err.Trim());
+    }
+
+    /// <summary>A golden case's package opened in GenAI with room for its whole input, and the golden logits.</summary>
+    private sealed class GenAiRun : IDisposable
+    {
+        private readonly Model model;
+        private readonly GeneratorParams search;
+
+        private GenAiRun(string caseName)
+        {
+            (Ids, _) = GoldenChecks.ReadIds(caseName, "input_ids");
+            Golden = GoldenChecks.ReadFloats(caseName, "logits");
+            Vocab = Golden.Length / Ids.Length;
+            model = new Model(ConvertedPackages.Get(caseName));
+            search = new GeneratorParams(model);
+            search.SetSearchOption("max_length", Ids.Length + 1);
+            Generator = new Microsoft.ML.OnnxRuntimeGenAI.Generator(model, search);
+        }
+
+        public static GenAiRun Open(string caseName) => new(caseName);
+
+        public long[] Ids { get; }
+        public float[] Golden { get; }
+        public int Vocab { get; }
+        public Microsoft.ML.OnnxRuntimeGenAI.Generator Generator { get; }
+
+        public void Dispose()
+        {
+            Generator.Dispose();
+            search.Dispose();
+            model.Dispose();
+        }
     }
 }

@@ -54,20 +54,6 @@ public static class GoldenChecks
         return max;
     }
 
-    /// <summary>Feeds a batch-1 sequence in consecutive calls of the given lengths and returns the logits of every position, concatenated.</summary>
-    public static float[] InCalls(ModelRunner runner, ModelState state, long[] ids, params int[] lengths)
-    {
-        Assert.Equal(ids.Length, lengths.Sum());
-        var all = new List<float>();
-        int at = 0;
-        foreach (int n in lengths)
-        {
-            all.AddRange(runner.Forward(state, ids.AsSpan(at, n), n).Data);
-            at += n;
-        }
-        return [.. all];
-    }
-
     /// <summary>
     /// One layer's window of a Hugging Face Mamba-style conv cache [layers, 1, channels, K] (the last K conv inputs)
     /// as the state keeps it: [channels, K-1], the last K-1.
