@@ -293,21 +293,16 @@ public static partial class Converter
     private static List<string> NonPackageEntries(string folder)
     {
         var entries = Directory.EnumerateFileSystemEntries(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
-        string manifest = Path.Combine(folder, PackageManifest.FileName);
         var allowed = new HashSet<string>(CompanionFiles.Append(PackageManifest.FileName).Append("genai_config.json"), StringComparer.Ordinal);
         try
         {
-            using var doc = InputFiles.ReadJson(manifest, "package manifest");
-            var root = new JsonFields(doc.RootElement, manifest);
-            if (!root.String("format").StartsWith("recur-package/", StringComparison.Ordinal)) return entries!;
-            foreach (var graph in root.Object("graphs").Element.EnumerateObject())
-                if (graph.Value.ValueKind == JsonValueKind.String)
-                {
-                    allowed.Add(graph.Value.GetString()!);
-                    allowed.Add(graph.Value.GetString()! + ".data");
-                }
+            foreach (var graph in PackageManifest.Read(folder).Graphs.Values)
+            {
+                allowed.Add(graph);
+                allowed.Add(graph + ".data");
+            }
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException)
         {
             return entries!; // not a readable package manifest: nothing there is known to be a package file
         }

@@ -203,20 +203,7 @@ public static partial class TritonRepository
         _ => throw new NotSupportedException($"tensor type {type} has no Triton data type"),
     };
 
-    private static PackageManifest ReadManifest(string package)
-    {
-        string path = Path.Combine(package, PackageManifest.FileName);
-        if (!Directory.Exists(package)) throw new DirectoryNotFoundException($"{package}: no such package folder");
-        if (!File.Exists(path)) throw new FileNotFoundException($"{package}: not a Recur package (no {PackageManifest.FileName}); create one with `recur convert`", path);
-        PackageManifest? manifest;
-        try { manifest = JsonSerializer.Deserialize<PackageManifest>(File.ReadAllText(path), PackageManifest.JsonOptions); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid package manifest ({e.Message})"); }
-        if (manifest is null) throw new InvalidDataException($"{path}: empty");
-        if (manifest.FormatName != PackageManifest.Format)
-            throw new NotSupportedException($"{path}: format '{manifest.FormatName}', expected {PackageManifest.Format}");
-        if (!manifest.Graphs.ContainsKey("decoder")) throw new InvalidDataException($"{path}: 'graphs' has no decoder");
-        return manifest;
-    }
+    private static PackageManifest ReadManifest(string package) => PackageManifest.Read(package);
 
     private static ModelProto ReadModel(string package, string file)
     {

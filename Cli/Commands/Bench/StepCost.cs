@@ -173,14 +173,8 @@ internal sealed class StepCost
         return -1;
     }
 
-    private static List<(List<string> Scopes, int PerToken)> ReadRouting(ModelPackage package)
-    {
-        using var doc = JsonDocument.Parse(package.ManifestJson);
-        if (!doc.RootElement.TryGetProperty("routing", out var routing) || routing.ValueKind != JsonValueKind.Array) return [];
-        return routing.EnumerateArray().Select(r => (
-            r.GetProperty("expert_scopes").EnumerateArray().Select(s => s.GetString()!).ToList(),
-            r.GetProperty("experts_per_token").GetInt32())).ToList();
-    }
+    private static List<(List<string> Scopes, int PerToken)> ReadRouting(ModelPackage package) =>
+        (package.Manifest.Routing ?? []).Select(r => (r.ExpertScopes.ToList(), r.ExpertsPerToken)).ToList();
 
     private static long SafeSize(TensorDType type)
     {
