@@ -72,6 +72,17 @@ public sealed class OrtLibraryTests
         Assert.Equal($"error: --ort-library {other}: not an ONNX Runtime library (it exports no OrtGetApiBase)", error.Trim());
     }
 
+    [Fact]
+    public void A_process_with_arguments_of_tens_of_kilobytes_starts_onnx_runtime()
+    {
+        // The former binding crashed the CLR (exit 134) creating the ONNX Runtime environment once argv passed ~29 KB.
+        var (exit, output, error) = Recur("generate", ConvertedPackages.Get("rwkv"), "--ids", string.Join(' ', Enumerable.Repeat("5", 9000)),
+            "--stop", new string('x', 40_000), "--max-new-tokens", "2");
+        Assert.True(exit == 0, error);
+        Assert.StartsWith("ids: ", output);
+        Assert.Contains("prefill 9000 tokens", error);
+    }
+
     private static (int Exit, string Out, string Err) Recur(params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
