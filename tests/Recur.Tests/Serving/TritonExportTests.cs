@@ -12,9 +12,9 @@ public sealed class TritonExportTests(ITestOutputHelper output)
 {
     private const string Name = "served";
 
-    public static TheoryData<string> Decoders => new() { "rwkv", "mamba", "recurrent_gemma", "gemma", "gemma2" };
+    public static TheoryData<string> Decoders => new() { "rwkv", "rwkv7", "mamba", "mamba2", "falcon_mamba", "recurrent_gemma", "gemma", "gemma2", "jamba" };
 
-    private static readonly string[] FixedState = ["rwkv", "mamba", "recurrent_gemma"];
+    private static readonly string[] FixedState = ["rwkv", "rwkv7", "mamba", "mamba2", "falcon_mamba", "recurrent_gemma"];
 
     [Theory]
     [MemberData(nameof(Decoders))]
