@@ -42,6 +42,11 @@ public sealed class ModelRunner : IDisposable
         {
             if (!inputs.ContainsKey(s.Input)) throw new InvalidDataException($"{graph}: recur.json names state input '{s.Input}' that the graph does not have");
             if (!session.OutputMetadata.ContainsKey(s.Output)) throw new InvalidDataException($"{graph}: recur.json names state output '{s.Output}' that the graph does not have");
+            // recur.json's shape must be one the graph accepts, or ONNX Runtime would refuse the first call.
+            var dims = inputs[s.Input].Dimensions;
+            if (dims.Length != s.Shape.Count || s.Shape.Select((d, i) => d is long n && dims[i] > 0 && n != dims[i]).Any(bad => bad))
+                throw new InvalidDataException(
+                    $"{package.Directory}/{PackageManifest.FileName}: state '{s.Input}' has shape [{string.Join(", ", s.Shape)}], but the graph's input is [{string.Join(", ", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"))}]");
         }
         foreach (var (_, decoderInput) in package.EncoderFeeds)
             if (!inputs.ContainsKey(decoderInput)) throw new InvalidDataException($"{graph}: encoder feed '{decoderInput}' is not a decoder input");

@@ -162,6 +162,27 @@ public sealed class CliInputErrorTests
     }
 
     [Fact]
+    public void A_state_shape_in_recur_json_the_graph_cannot_take_is_one_line_exit_2()
+    {
+        string package = Path.Combine(Path.GetTempPath(), $"recur-shape-{Guid.NewGuid():N}");
+        try
+        {
+            Assert.Equal(0, CliRunner.Run("convert", GoldenCases.Dir("mamba"), "-o", package, "--quiet").Exit);
+            string manifest = Path.Combine(package, "recur.json");
+            var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(manifest))!;
+            json["state"]![0]!["shape"] = new System.Text.Json.Nodes.JsonArray("batch", 127, 3);
+            File.WriteAllText(manifest, json.ToJsonString());
+            var result = CliRunner.Run("generate", package, "--ids", "1 2");
+            Assert.Equal(2, result.Exit);
+            Assert.Equal($"error: {package}/recur.json: state 'past_key_values.0.conv_state' has shape [batch, 127, 3], but the graph's input is [?, 128, 3]", result.Err.Trim());
+        }
+        finally
+        {
+            if (Directory.Exists(package)) Directory.Delete(package, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Inspect_reads_the_contract_from_a_bare_model_file()
     {
         var result = CliRunner.Run("inspect", Path.Combine(ConvertedPackages.Get("mamba"), "model.onnx"));
