@@ -32,6 +32,8 @@ public sealed record ConvertOptions
     public bool AllowNonFinite { get; init; }
     /// <summary>Attention caches of this many positions written in place (see <see cref="ExportOptions.KvCacheLength"/>).</summary>
     public int? KvCacheLength { get; init; }
+    /// <summary>Storage type of growing attention caches (see <see cref="ExportOptions.KvCacheType"/>).</summary>
+    public TensorDType KvCacheType { get; init; } = TensorDType.Float32;
 }
 
 /// <summary>The output folder is taken, or replacing it would delete something that is not a package file.</summary>
@@ -87,7 +89,15 @@ public static partial class Converter
             Opset = options.Opset, MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization,
             WkvChunk = options.WkvChunk,
             KvCacheLength = options.KvCacheLength,
+            KvCacheType = options.KvCacheType,
         });
+        if (options.KvCacheType != TensorDType.Float32)
+        {
+            if (options.KvCacheLength is not null)
+                throw new NotSupportedException("--kv-dtype fp16 with --kv-cache-length: the in-place cache is float32 only; choose one");
+            if (!model.Graphs.Any(g => g.Graph.States.Any(s => s.DType == options.KvCacheType)))
+                throw new NotSupportedException($"--kv-dtype fp16: {config.ModelType} packages have no growing attention cache that takes it (gemma, gemma2, jamba do)");
+        }
         if (options.KvCacheLength is not null && !model.Graphs.Any(g => g.Graph.States.Any(s => s.InPlaceAxis is not null)))
             throw new NotSupportedException($"--kv-cache-length: {config.ModelType} packages have no attention cache that takes it (gemma, gemma2 do)");
         RefuseUnused(weights, source);

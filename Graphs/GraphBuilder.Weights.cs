@@ -11,6 +11,9 @@ public sealed partial class GraphBuilder
     /// <summary>The storage type of matrix weights (float32, or float16 / bfloat16 on request).</summary>
     public TensorDType MatrixWeightType { get; init; } = TensorDType.Float32;
 
+    /// <summary>Storage type of growing attention caches (convert --kv-dtype): float16 halves them; attention runs in float32.</summary>
+    public TensorDType KvCacheType { get; init; } = TensorDType.Float32;
+
     /// <summary>
     /// A checkpoint tensor as float32, optionally reshaped and transformed elementwise at conversion
     /// (constant folding, e.g. Gemma's 1 + weight), pulled by its Hugging Face name.

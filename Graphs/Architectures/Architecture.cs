@@ -18,6 +18,8 @@ public sealed record ExportOptions
     /// keeps caches that grow by Concat, which onnxruntime-genai drives as they are.
     /// </summary>
     public int? KvCacheLength { get; init; }
+    /// <summary>Storage type of growing attention caches: Float32, or Float16 to halve them (attention stays float32).</summary>
+    public TensorDType KvCacheType { get; init; } = TensorDType.Float32;
 }
 
 /// <summary>One graph of a package: "decoder" (every model) or "encoder" (encoder-decoder models).</summary>

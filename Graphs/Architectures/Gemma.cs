@@ -121,7 +121,7 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
     public ExportedModel Build(ModelConfig modelConfig, WeightPuller weights, ExportOptions options)
     {
         var cfg = Config.Read(modelConfig, variant);
-        var b = new GraphBuilder(variant.ModelType, options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
+        var b = new GraphBuilder(variant.ModelType, options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization, KvCacheType = options.KvCacheType };
         var ids = b.Input(Contract.InputIds, TensorDType.Int64, "batch", "sequence");
         var mask = b.Input(Contract.AttentionMask, TensorDType.Int64, "batch", "total_sequence");
         var keyPositions = b.MaskPositions(mask);                                                     // [B, P+T]
@@ -178,8 +178,8 @@ public sealed class Gemma(GemmaVariant variant) : IArchitecture
 
         Dim length = cacheLength is int n ? n : "past_sequence";
         int? inPlace = cacheLength is null ? null : 2;
-        var pastKey = b.StateInput(layer, "key", TensorDType.Float32, ["batch", cfg.KvHeads, length, d], 0, inPlace);
-        var pastValue = b.StateInput(layer, "value", TensorDType.Float32, ["batch", cfg.KvHeads, length, d], 0, inPlace);
+        var pastKey = b.StateInput(layer, "key", b.KvCacheType, ["batch", cfg.KvHeads, length, d], 0, inPlace);
+        var pastValue = b.StateInput(layer, "value", b.KvCacheType, ["batch", cfg.KvHeads, length, d], 0, inPlace);
         long? window = cfg.Sliding[layer] ? cfg.Window : null;
         var (output, key, value) = slots is null
             ? b.CachedAttention(q, k, v, pastKey, pastValue, queryPositions, keyPositions, mask, cfg.Scale, cfg.AttentionSoftCap, window)

@@ -82,7 +82,7 @@ public sealed class Jamba : IArchitecture
     public ExportedModel Build(ModelConfig modelConfig, WeightPuller weights, ExportOptions options)
     {
         var cfg = Config.Read(modelConfig);
-        var b = new GraphBuilder(ModelType, options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization };
+        var b = new GraphBuilder(ModelType, options.Opset, weights) { MatrixWeightType = options.MatrixWeightType, Quantization = options.Quantization, KvCacheType = options.KvCacheType };
         var ids = b.Input(Contract.InputIds, TensorDType.Int64, "batch", "sequence");
         var mask = b.Input(Contract.AttentionMask, TensorDType.Int64, "batch", "total_sequence");
         var newPositions = (Start: b.Neg(b.DimOf(ids, 1)), End: b.Ints(long.MaxValue));
@@ -119,8 +119,8 @@ public sealed class Jamba : IArchitecture
         var k = b.SplitHeads(b.Linear(h, $"{p}.k_proj.weight", cfg.Hidden, cfg.KvHeads * d), cfg.KvHeads, d);
         var v = b.SplitHeads(b.Linear(h, $"{p}.v_proj.weight", cfg.Hidden, cfg.KvHeads * d), cfg.KvHeads, d);
 
-        var pastKey = b.StateInput(layer, "key", TensorDType.Float32, ["batch", cfg.KvHeads, "past_sequence", d], 0);
-        var pastValue = b.StateInput(layer, "value", TensorDType.Float32, ["batch", cfg.KvHeads, "past_sequence", d], 0);
+        var pastKey = b.StateInput(layer, "key", b.KvCacheType, ["batch", cfg.KvHeads, "past_sequence", d], 0);
+        var pastValue = b.StateInput(layer, "value", b.KvCacheType, ["batch", cfg.KvHeads, "past_sequence", d], 0);
         var (output, key, value) = b.CachedAttention(q, k, v, pastKey, pastValue, queryPositions, keyPositions, mask,
             (float)(1 / Math.Sqrt(d)));
         b.StateOutput(pastKey, key);

@@ -67,10 +67,16 @@ public sealed partial class GraphBuilder
         Value queryPositions, Value keyPositions, Value keyMask, float scale, float? softCap = null, long? window = null)
     {
         using var _ = Scope("cached_attention");
-        var key = Concat(2, pastKey, k);
-        var value = Concat(2, pastValue, v);
+        // A float16 cache (convert --kv-dtype fp16) holds the keys and values rounded to float16, the new ones too, so
+        // a split call sees exactly what one whole call sees; the attention itself runs in the keys' own float32.
+        bool narrow = pastKey.Type != k.Type;
+        var key = Concat(2, pastKey, narrow ? Cast(k, pastKey.Type) : k);
+        var value = Concat(2, pastValue, narrow ? Cast(v, pastValue.Type) : v);
         var bias = AttentionBias(queryPositions, keyPositions, keyMask, window);
-        return (ScaledDotProductAttention(q, key, value, scale, bias, softCap), key, value);
+        var attended = narrow
+            ? ScaledDotProductAttention(q, Cast(key, k.Type), Cast(value, v.Type), scale, bias, softCap)
+            : ScaledDotProductAttention(q, key, value, scale, bias, softCap);
+        return (attended, key, value);
     }
 
     /// <summary>

@@ -26,6 +26,11 @@ internal static class ConvertCommand
         var allowNonFinite = new Option<bool>("--allow-nonfinite") { Description = "Convert weights holding NaN or infinity as they are (refused by default, naming the tensor)" };
         var noVerify = new Option<bool>("--no-verify") { Description = "Skip loading the package in ONNX Runtime after writing it" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
+        var kvDType = new Option<string>("--kv-dtype")
+        {
+            Description = "Storage of growing attention caches: fp32 (default) or fp16 (half the memory and copies; gemma, gemma2, jamba)",
+            DefaultValueFactory = _ => "fp32",
+        };
         var kvCache = new Option<int?>("--kv-cache-length")
         {
             Description = "Gemma / Gemma 2: key/value caches as buffers of this many positions written in place (no copy of the cache per step; no genai_config.json). Default: caches that grow by Concat",
@@ -34,7 +39,7 @@ internal static class ConvertCommand
 
         var command = new Command("convert", "Convert a Hugging Face checkpoint folder into a Recur package (ONNX graph with explicit state + recur.json)")
         {
-            checkpoint, output, revision, dtype, blockSize, zeroPoints, headBits, accuracy, opset, external, wkvChunk, kvCache, force, allowNonFinite, noVerify, quiet,
+            checkpoint, output, revision, dtype, blockSize, zeroPoints, headBits, accuracy, opset, external, wkvChunk, kvCache, kvDType, force, allowNonFinite, noVerify, quiet,
         };
         runtime.AddTo(command);
         command.SetAction(result => Verbs.Guard(context, () => ConvertExecution.Run(new ConvertRequest(
@@ -42,7 +47,7 @@ internal static class ConvertCommand
             result.GetValue(external)!, result.GetValue(force), !result.GetValue(noVerify), result.GetValue(quiet), result.GetValue(revision))
             {
                 BlockSize = result.GetValue(blockSize), ZeroPoints = result.GetValue(zeroPoints), AccuracyLevel = result.GetValue(accuracy), HeadBits = result.GetValue(headBits), AllowNonFinite = result.GetValue(allowNonFinite),
-                WkvChunk = result.GetValue(wkvChunk), KvCacheLength = result.GetValue(kvCache),
+                WkvChunk = result.GetValue(wkvChunk), KvCacheLength = result.GetValue(kvCache), KvDType = result.GetValue(kvDType) ?? "fp32",
             }, runtime, result, context)));
         return command;
     }
@@ -57,4 +62,5 @@ internal sealed record ConvertRequest(string Checkpoint, string Output, string D
     public int? WkvChunk { get; init; }
     public bool AllowNonFinite { get; init; }
     public int? KvCacheLength { get; init; }
+    public string KvDType { get; init; } = "fp32";
 }

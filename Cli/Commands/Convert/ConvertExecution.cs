@@ -30,6 +30,12 @@ internal static class ConvertExecution
             Force = request.Force,
             AllowNonFinite = request.AllowNonFinite,
             KvCacheLength = request.KvCacheLength,
+            KvCacheType = request.KvDType switch
+            {
+                "fp32" => TensorDType.Float32,
+                "fp16" => TensorDType.Float16,
+                _ => throw new UsageException($"--kv-dtype {request.KvDType}: expected fp32 or fp16"),
+            },
         };
         var clock = Stopwatch.StartNew();
         Action<string>? progress = request.Quiet ? null : line => context.Err.WriteLine(line);
