@@ -17,6 +17,7 @@ import sys
 # model folder -> (label, HF eager prefill tokens/s, HF eager decode tokens/s), from DESIGN.md (None: not measured)
 MODELS = [
     ("rwkv-169m", "RWKV-4 169M", 419, 21),
+    ("rwkv7-0.1b", "RWKV-7 0.1B", None, None),
     ("mamba-130m", "Mamba 130M", 207, 18),
     ("mamba2-130m", "Mamba-2 130M", None, None),
     ("falcon-mamba-130m", "Falcon-Mamba 130M", None, None),
