@@ -77,15 +77,19 @@ public sealed partial class GraphBuilder
         var (p, chosen) = TopK(probs, k);                                      // [B, T, k]; ties pick the lower id
 
         var sum = ConstantOfShape(Shape(x), 0f);
+        var expertScopes = new List<string>(experts);
         for (int e = 0; e < experts; e++)
         {
             using var __ = Scope($"expert_{e}");
+            expertScopes.Add(ScopePath);
             var picked = Cast(Equal(chosen, Constant((long)e)), TensorDType.Float32);     // [B, T, k]
             var mask = Greater(ReduceSum(picked, [-1], keepDims: false), Constant(0f));   // [B, T]: the token chose e
             var weight = ReduceSum(Mul(p, picked), [-1]);                                  // [B, T, 1]: its probability for e
             var (where, routed) = Dispatch(x, mask, e, expert);
             sum = ScatterND(sum, where, Mul(routed, GatherND(weight, where)), reduction: "add");
         }
+        // A token reads k experts' weights, not all of them (recur.json `routing`, for what a step costs).
+        root.routing.Add(new ExpertRouting(expertScopes, k));
         return new TopKRouting(sum, logits, chosen);
     }
 

@@ -57,4 +57,24 @@ public sealed class StepCostTests
         Assert.InRange(cost.WeightBytes(1) - (total - expertBytes + expertBytes / (double)experts), -32, 0);
         Assert.InRange(cost.WeightBytes(2) - (total - expertBytes + expertBytes * 1.75 / experts), -32, 0);
     }
+
+    [Fact]
+    public void A_token_reads_k_experts_of_each_top_k_layer()
+    {
+        string package = ConvertedPackages.Get("jamba");
+        var (total, bytes, _) = Initializers(package);
+        // tests/golden/jamba/config.json: 4 experts, 2 per token, experts on layers 1 and 3 (period 2, offset 1).
+        const int experts = 4, perToken = 2;
+        var routing = ModelPackage.Open(package).Manifest.Routing!;
+        Assert.Equal(2, routing.Count);
+        Assert.All(routing, r => Assert.Equal((experts, perToken), (r.ExpertScopes.Count, r.ExpertsPerToken)));
+        long expertBytes = bytes.Where(kv => kv.Key.Contains(".experts.", StringComparison.Ordinal)).Sum(kv => kv.Value);
+        Assert.True(expertBytes > 0);
+        var cost = StepCost.Read(ModelPackage.Open(package));
+        // Its embedding is untied (vocab 336 x hidden 64): one row per token, as in the RWKV case above.
+        const string table = "model.embed_tokens.weight";
+        long embedding = bytes[table] - bytes[table] / 336;
+        // One token reaches 2 of 4 experts: half of their weights (constants read only inside an expert count with it).
+        Assert.InRange(cost.WeightBytes(1) - (total - embedding - expertBytes + expertBytes * perToken / (double)experts), -64, 0);
+    }
 }
