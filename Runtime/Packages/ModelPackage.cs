@@ -44,6 +44,9 @@ public sealed class ModelPackage
         State = manifest.State.Select(s => new StateTensor(s.Input, s.Output,
             TensorDTypes.TryParse(s.DType, out var t) ? (TensorElementType)(int)t : throw new InvalidDataException($"state dtype '{s.DType}'"),
             s.Shape, s.Init, s.InPlaceAxis)).ToList();
+        EncoderFeeds = manifest.EncoderFeeds.Select(f => (f.EncoderOutput, f.DecoderInput)).ToList();
+        var g = manifest.Generation;
+        Generation = new GenerationDefaults(g.BosTokenId, g.EosTokenIds, g.PadTokenId, g.DecoderStartTokenId);
     }
 
     public string Directory { get; }
@@ -51,8 +54,9 @@ public sealed class ModelPackage
     public string ModelType => Manifest.ModelType;
     public IReadOnlyDictionary<string, string> Graphs => Manifest.Graphs;
     public IReadOnlyList<StateTensor> State { get; }
-    public IReadOnlyList<(string EncoderOutput, string DecoderInput)> EncoderFeeds => Manifest.EncoderFeeds.Select(f => (f.EncoderOutput, f.DecoderInput)).ToList();
-    public GenerationDefaults Generation => new(Manifest.Generation.BosTokenId, Manifest.Generation.EosTokenIds, Manifest.Generation.PadTokenId, Manifest.Generation.DecoderStartTokenId);
+    // Made once: the decode loop reads them on every step.
+    public IReadOnlyList<(string EncoderOutput, string DecoderInput)> EncoderFeeds { get; }
+    public GenerationDefaults Generation { get; }
     public string DType => Manifest.DType;
     public string? Tokenizer => Manifest.Tokenizer;
     public string ManifestJson { get; }
