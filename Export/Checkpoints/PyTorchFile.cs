@@ -111,7 +111,7 @@ public sealed class PyTorchFile : ITensorSource, IDisposable
         if (count > Array.MaxLength)
             throw new NotSupportedException($"{FilePath}: tensor {Quote(name)} has {count} elements, more than a .NET array holds ({Array.MaxLength})");
         var result = GC.AllocateUninitializedArray<float>((int)count);
-        int size = SafetensorsDTypes.SizeOf(dtype);
+        int size = TensorDTypes.SizeOf(dtype);
         if (!IsContiguous(tensor))
         {
             SafetensorsDTypes.ToFloat32(dtype, Gather(name, tensor, entry), result);
@@ -134,7 +134,7 @@ public sealed class PyTorchFile : ITensorSource, IDisposable
     public void ReadRaw(string name, Span<byte> destination)
     {
         var (tensor, entry) = Find(name);
-        int size = SafetensorsDTypes.SizeOf(tensor.Storage.DType!.Value);
+        int size = TensorDTypes.SizeOf(tensor.Storage.DType!.Value);
         long bytes = ElementCount(tensor.Shape) * size;
         if (destination.Length != bytes)
             throw new ArgumentException(
@@ -255,7 +255,7 @@ public sealed class PyTorchFile : ITensorSource, IDisposable
     private static void CheckView(string origin, string name, PickledTensor tensor, ZipArchiveEntry entry)
     {
         var (storage, offset, shape, stride) = (tensor.Storage, tensor.Offset, tensor.Shape, tensor.Stride);
-        int size = SafetensorsDTypes.SizeOf(storage.DType!.Value);
+        int size = TensorDTypes.SizeOf(storage.DType!.Value);
         string view = $"tensor {Quote(name)} ({storage.TypeName} view: shape [{string.Join(", ", shape)}], stride [{string.Join(", ", stride)}], offset {offset})";
         try
         {
@@ -320,7 +320,7 @@ public sealed class PyTorchFile : ITensorSource, IDisposable
     /// <summary>Copies a strided view element by element into a new row-major buffer (rare: transposed or sliced tensors).</summary>
     private byte[] Gather(string name, PickledTensor tensor, ZipArchiveEntry entry)
     {
-        int size = SafetensorsDTypes.SizeOf(tensor.Storage.DType!.Value);
+        int size = TensorDTypes.SizeOf(tensor.Storage.DType!.Value);
         long count = ElementCount(tensor.Shape);
         long last = tensor.Offset;
         for (int i = 0; i < tensor.Shape.Length; i++) last += (tensor.Shape[i] - 1) * tensor.Stride[i];

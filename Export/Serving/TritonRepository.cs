@@ -249,7 +249,7 @@ public static partial class TritonRepository
     /// <summary>A state tensor as Triton keeps it: its dims without the batch, and where it grows.</summary>
     private sealed record ServedState(string Input, string Output, TensorDType DType, IReadOnlyList<object> Shape, double Init, int? GrowingAxis)
     {
-        public int ElementSize => TensorBytes.ElementSize(DType);
+        public int ElementSize => TensorDTypes.SizeOf(DType);
         /// <summary>config.pbtxt's dims: the batch left out, -1 where the state grows.</summary>
         public IReadOnlyList<long> ConfigDims => Shape.Skip(1).Select(d => d is long n ? n : -1L).ToList();
         /// <summary>The first request's shape as Triton makes it: a growing dimension starts at 1 (the unused slot).</summary>

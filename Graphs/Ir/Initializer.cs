@@ -24,5 +24,5 @@ public sealed class Initializer
     /// <summary>A constant of the graph's own math (a -inf mask, a default), not data from the checkpoint.</summary>
     public bool IsGraphConstant { get; }
     public long ElementCount => Shape.Aggregate(1L, (a, d) => a * d);
-    public long ByteSize => ElementCount * TensorBytes.ElementSize(Type);
+    public long ByteSize => ElementCount * TensorDTypes.SizeOf(Type);
 }

@@ -6,8 +6,6 @@ namespace Recur.Graphs.Ir;
 /// <summary>Element sizes and float32 to storage-type conversion for initializer bytes.</summary>
 public static class TensorBytes
 {
-    public static int ElementSize(TensorDType type) => TensorDTypes.SizeOf(type);
-
     public static bool IsFloat(TensorDType type) =>
         type is TensorDType.Float32 or TensorDType.Float16 or TensorDType.BFloat16 or TensorDType.Float64;
 

@@ -27,7 +27,6 @@ public static class SafetensorsDTypes
     public static string NameOf(TensorDType dtype) =>
         Supported.FirstOrDefault(kv => kv.Value == dtype).Key ?? dtype.ToString();
 
-    public static int SizeOf(TensorDType dtype) => TensorDTypes.SizeOf(dtype);
 
     /// <summary>
     /// Converts little-endian elements to float32; exact for F32, F16 and BF16 (every value is

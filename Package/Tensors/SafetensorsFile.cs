@@ -123,7 +123,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource, IDisposable
             throw new NotSupportedException(
                 $"{FilePath}: tensor {Quote(name)} has {count} elements, more than a .NET array holds ({Array.MaxLength})");
         var result = GC.AllocateUninitializedArray<float>((int)count);
-        int size = SafetensorsDTypes.SizeOf(slot.Entry.DType);
+        int size = TensorDTypes.SizeOf(slot.Entry.DType);
         // Spans are limited to int.MaxValue bytes, so a tensor above 2 GB converts in chunks.
         int chunk = int.MaxValue / size / 2;
         for (long done = 0; done < count; done += chunk)

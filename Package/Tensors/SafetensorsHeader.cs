@@ -185,7 +185,7 @@ internal sealed class SafetensorsHeader
     {
         try
         {
-            long bytes = SafetensorsDTypes.SizeOf(dtype);
+            long bytes = TensorDTypes.SizeOf(dtype);
             foreach (long d in shape) bytes = checked(bytes * d);
             return bytes;
         }

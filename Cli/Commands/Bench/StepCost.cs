@@ -58,14 +58,7 @@ internal sealed class StepCost
 
     /// <summary>Bytes of the state tensors for <paramref name="batch"/> rows after <paramref name="depth"/> positions.</summary>
     public double StateBytes(int batch, long depth) => state.Sum(s =>
-        (double)s.Shape.Aggregate(1L, (n, d) => n * d switch { long v => v, "batch" => batch, _ => depth }) * ElementSize(s));
-
-    private static int ElementSize(StateTensor s) => s.DType switch
-    {
-        Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16 or Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.BFloat16 => 2,
-        Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64 => 8,
-        _ => 4,
-    };
+        (double)s.Shape.Aggregate(1L, (n, d) => n * d switch { long v => v, "batch" => batch, _ => depth }) * TensorDTypes.SizeOf((TensorDType)(int)s.DType)); // ONNX and ORT number element types alike
 
     public static StepCost Read(ModelPackage package)
     {
@@ -178,7 +171,7 @@ internal sealed class StepCost
 
     private static long SafeSize(TensorDType type)
     {
-        try { return TensorBytes.ElementSize(type); }
+        try { return TensorDTypes.SizeOf(type); }
         catch (NotSupportedException) { return 0; }
     }
 }

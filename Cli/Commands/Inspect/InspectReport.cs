@@ -132,7 +132,7 @@ internal sealed record GraphReport(string Role, string File, long IrVersion, IRe
 
     private static long SafeSize(TensorDType type)
     {
-        try { return TensorBytes.ElementSize(type); }
+        try { return TensorDTypes.SizeOf(type); }
         catch (NotSupportedException) { return 0; }
     }
 

@@ -688,7 +688,7 @@ public sealed class HostileFindingsTests
         return source.Names.Select(n =>
         {
             source.TryGetEntry(n, out var e);
-            var bytes = new byte[e.ElementCount * Recur.Graphs.Ir.TensorBytes.ElementSize(e.DType)];
+            var bytes = new byte[e.ElementCount * TensorDTypes.SizeOf(e.DType)];
             source.ReadRaw(n, bytes);
             string dtype = e.DType switch
             {
